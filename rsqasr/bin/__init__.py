@@ -1,0 +1,1 @@
+"""Entry points, one per recipe step: ``python -m rsqasr.bin.<step> --help``."""

@@ -1,0 +1,1 @@
+"""Kaldi-format data directories, audio reading and corpus preparation."""

@@ -1,0 +1,1 @@
+"""Acoustic features (Kaldi-compatible fbank), global CMVN statistics and token lists."""
