@@ -13,7 +13,9 @@ from rsqasr.utils.log import setup_logging
 from rsqasr.data.audio import AudioError
 from rsqasr.data.datadir import DataDirError
 
-INPUT_ERRORS = (AudioError, DataDirError, FileNotFoundError, ValueError)
+INPUT_ERRORS = (AudioError, DataDirError, FileNotFoundError, ValueError)  # ConfigError, ModelLoadError too
+# Library errors that also end a step with one clear line (imported lazily: heavy modules).
+LAZY_ERRORS = ("rsqasr.train.trainer.TrainingError",)
 
 
 def make_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -28,6 +30,9 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     setup_logging(args.verbose)
     try:
         main(args)
-    except INPUT_ERRORS as e:
+    except Exception as e:  # noqa: BLE001 - only the known kinds are turned into one line
+        known = isinstance(e, INPUT_ERRORS) or f"{type(e).__module__}.{type(e).__qualname__}" in LAZY_ERRORS
+        if not known or args.verbose >= 2:
+            raise
         logging.getLogger(main.__module__).error("%s", e)
         sys.exit(1)

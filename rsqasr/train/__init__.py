@@ -1,0 +1,1 @@
+"""CTC training: configuration, the training loop with exact resume, DDP, checkpoint averaging."""

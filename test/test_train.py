@@ -1,0 +1,149 @@
+"""Training (loss falls, exact resume after a kill, DDP with 2 CPU processes), decoding and the
+bad-input paths of the training and decoding entry points, on a tiny corpus of tones."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, make_fake_aishell, recipe_copy, run, script_env
+
+TINY_MODEL = {"kind": "convdfsmn", "front_channels": 16, "context_kernel": 5, "unit_widths": [24], "num_blocks": 1,
+              "hidden_size": 32, "proj_size": 16, "memory_size": 3, "output_size": 16, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Stages 0-2 of egs/aishell on the tone corpus (no speed perturbation)."""
+    tmp = tmp_path_factory.mktemp("train")
+    root = make_fake_aishell(tmp / "aishell")
+    d = recipe_copy(tmp, "aishell")
+    run(["./run.sh", "--stop_stage", "2", "--aishell_root", root, "--nj", "1", "--speed_perturb", "false"], cwd=d)
+    return d
+
+
+def write_conf(path: Path, **train) -> Path:
+    conf = {"model": TINY_MODEL, "specaug": None, "optim": {"lr": 0.005},
+            "scheduler": {"name": "constant"},
+            "train": {"epochs": 3, "batch_size": 2, "save_interval_steps": 1, "log_interval": 1, "keep_nbest": 2,
+                      **train}}
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def train_cmd(d: Path, conf: Path, exp: Path, *extra) -> list:
+    return ["python", "-m", "rsqasr.bin.train", "--config", conf, "--train_dir", d / "data/train",
+            "--valid_dir", d / "data/dev", "--token_list", d / "data/token_list/char/tokens.txt",
+            "--cmvn", d / "data/train/cmvn.ark", "--exp_dir", exp, *extra]
+
+
+def history(exp: Path) -> list[dict]:
+    lines = (exp / "history.tsv").read_text().splitlines()
+    keys = lines[0].split("\t")
+    return [dict(zip(keys, map(float, line.split("\t")))) for line in lines[1:]]
+
+
+def test_training_loss_falls_and_outputs_exist(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    conf = write_conf(tmp_path / "c.yaml", epochs=8)
+    run(train_cmd(corpus, conf, exp))
+    h = history(exp)
+    assert len(h) == 8
+    assert h[-1]["train_loss"] < 0.5 * h[0]["train_loss"], h
+    for f in ("checkpoint.pt", "1epoch.pth", "8epoch.pth", "valid.cer.ave.pth", "config.yaml", "tokens.txt",
+              "cmvn.npy", "train.log", "images/loss.png", "images/cer.png"):
+        assert (exp / f).exists(), f
+    # decode and score the averaged model
+    out = tmp_path / "dec"
+    run(["python", "-m", "rsqasr.bin.decode", "--exp_dir", exp, "--feats_scp", corpus / "data/test/feats.scp",
+         "--out", out / "hyp.txt", "--mode", "beam", "--beam", "4"])
+    hyps = (out / "hyp.txt").read_text(encoding="utf-8").splitlines()
+    assert [h.split()[0] for h in hyps] == ["BAC009S0764W0031", "BAC009S0764W0032"]
+    run(["python", "-m", "rsqasr.bin.score", "--ref", corpus / "data/test/text", "--hyp", out / "hyp.txt",
+         "--dir", out])
+    assert 0.0 <= json.loads((out / "result.json").read_text())["cer"] <= 2.0
+
+
+def test_killed_training_resumes_to_the_same_end(corpus, tmp_path):
+    conf = write_conf(tmp_path / "c.yaml", epochs=3)
+    ref = tmp_path / "ref"
+    run(train_cmd(corpus, conf, ref))
+    ref_ck = torch.load(ref / "checkpoint.pt", weights_only=False)
+    exp = tmp_path / "exp"
+    proc = subprocess.Popen([str(x) for x in train_cmd(corpus, conf, exp)], env=script_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # kill it mid-epoch 2, after a mid-epoch checkpoint
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (exp / "1epoch.pth").exists() and (exp / "checkpoint.pt").exists():
+            try:
+                st = torch.load(exp / "checkpoint.pt", weights_only=False)["state"]
+            except Exception:  # being replaced right now
+                continue
+            if st["epoch"] == 2 and st["batch"] >= 1:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    st = torch.load(exp / "checkpoint.pt", weights_only=False)["state"]
+    assert st["epoch"] == 2 and 1 <= st["batch"], st
+    p = run(train_cmd(corpus, conf, exp))
+    assert "resumed from" in p.stderr
+    ck = torch.load(exp / "checkpoint.pt", weights_only=False)
+    assert ck["state"]["step"] == ref_ck["state"]["step"]
+    for k, v in ref_ck["model"].items():
+        torch.testing.assert_close(ck["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_ddp_two_cpu_processes(corpus, tmp_path):
+    conf = write_conf(tmp_path / "c.yaml", epochs=2)
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "rsqasr.bin.train", *[str(x) for x in train_cmd(corpus, conf, exp)[3:]], "--ngpu", "0"]
+    p = run(cmd)
+    assert "2 process(es)" in p.stderr
+    ck = torch.load(exp / "checkpoint.pt", weights_only=False)
+    # 5 train utterances in batches of 2 -> 3 batches, 1 per rank per epoch (rounded down to pairs)
+    assert ck["state"]["step"] == 2 and ck["state"]["epoch"] == 3
+    assert len(history(exp)) == 2
+
+
+def test_bad_config_and_mismatched_inputs(corpus, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"model": TINY_MODEL, "train": {"epochs": 1, "bacth_size": 2}}))
+    p = run(train_cmd(corpus, bad, tmp_path / "e1"), check=False)
+    assert p.returncode == 1 and f"{bad}: unknown key 'train.bacth_size'" in p.stderr
+    bad.write_text(yaml.safe_dump({"model": {**TINY_MODEL, "hiden_size": 3}}))
+    p = run(train_cmd(corpus, bad, tmp_path / "e2"), check=False)
+    assert p.returncode == 1 and "hiden_size" in p.stderr
+    # a checkpoint of another model in the exp dir
+    conf = write_conf(tmp_path / "c.yaml", epochs=1)
+    exp = tmp_path / "e3"
+    run(train_cmd(corpus, conf, exp))
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"model": {**TINY_MODEL, "hidden_size": 40}, "train": {"epochs": 2}}))
+    before = {f: (exp / f).read_bytes() for f in ("config.yaml", "checkpoint.pt", "cmvn.npy")}
+    p = run(train_cmd(corpus, other, exp), check=False)
+    assert p.returncode == 1 and "checkpoint was made for another model" in p.stderr
+    assert {f: (exp / f).read_bytes() for f in before} == before  # the experiment is left as it was
+    # decoding features of the wrong dimension
+    import kaldiio
+    import numpy as np
+    kaldiio.save_ark(str(tmp_path / "f.ark"), {"u1": np.zeros((50, 40), np.float32)}, scp=str(tmp_path / "f.scp"))
+    p = run(["python", "-m", "rsqasr.bin.decode", "--exp_dir", exp, "--feats_scp", tmp_path / "f.scp",
+             "--out", tmp_path / "h.txt"], check=False)
+    assert p.returncode == 1 and f"{tmp_path / 'f.scp'}:1: 'u1' has features of shape (50, 40)" in p.stderr
+    assert not (tmp_path / "h.txt").exists()
+    # a model file of another model
+    p = run(["python", "-m", "rsqasr.bin.decode", "--exp_dir", exp, "--model", tmp_path / "f.ark",
+             "--feats_scp", corpus / "data/test/feats.scp", "--out", tmp_path / "h.txt"], check=False)
+    assert p.returncode == 1 and "cannot load model" in p.stderr
