@@ -1,0 +1,189 @@
+"""Benchmark driver: runs bench_rsq (host timings), torch int8 / onnxruntime baselines and the
+qemu-arm instruction counts, then writes src_arm/bench.json, src_arm/BENCH.md and
+src_arm/bench_speedup.png.
+
+Usage: python bench/bench.py --host-bin build-host/bench_rsq --arm-dir build-armv7 \
+           [--arm-shapes 0,3] [--threads 1,2]
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import time
+
+SHAPES = [(3, 128, 512), (3, 128, 768), (3, 128, 1024), (15, 128, 128), (9, 256, 512),
+          (13, 512, 512), (15, 512, 512)]
+PAPER = {(3, 128, 512): 1.12, (3, 128, 768): 1.14, (3, 128, 1024): 1.24, (15, 128, 128): 1.10,
+         (9, 256, 512): 1.24, (13, 512, 512): 1.17, (15, 512, 512): 1.30}
+T = 150
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def theory(k):
+    return 2 * k / (4 * (k // 3) + 2 * (k % 3))
+
+
+def time_fn(fn, min_rep=50, budget=0.3):
+    for _ in range(5):
+        fn()
+    ts = []
+    t_start = time.perf_counter()
+    while len(ts) < min_rep or time.perf_counter() - t_start < budget:
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+        if len(ts) >= 2000:
+            break
+    return statistics.median(ts), min(ts)
+
+
+def torch_int8(k, cin, cout, threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+    from torch.ao.nn.quantized import Conv1d
+    conv = Conv1d(cin, cout, k, padding=k // 2)
+    w = torch.quantize_per_tensor(torch.randint(-42, 43, (cout, cin, k)).float() * 0.01, 0.01, 0,
+                                  torch.qint8)
+    conv.set_weight_bias(w, torch.zeros(cout))
+    conv.scale, conv.zero_point = 1.0, 0
+    x = torch.quantize_per_tensor(torch.randint(-63, 64, (1, cin, T)).float() * 0.05, 0.05, 128,
+                                  torch.quint8)
+    with torch.no_grad():
+        return time_fn(lambda: conv(x))
+
+
+def ort_qlinearconv(k, cin, cout, threads):
+    try:
+        import numpy as np
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+    w = np.random.randint(-42, 43, (cout, cin, k)).astype(np.int8)
+    inits = [helper.make_tensor("xs", TensorProto.FLOAT, [], [0.05]),
+             helper.make_tensor("xz", TensorProto.INT8, [], [0]),
+             helper.make_tensor("w", TensorProto.INT8, w.shape, w.flatten().tolist()),
+             helper.make_tensor("ws", TensorProto.FLOAT, [], [0.01]),
+             helper.make_tensor("wz", TensorProto.INT8, [], [0]),
+             helper.make_tensor("ys", TensorProto.FLOAT, [], [1.0]),
+             helper.make_tensor("yz", TensorProto.INT8, [], [0])]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                            kernel_shape=[k], pads=[k // 2, k // 2])
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT8, [1, cin, T])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT8, [1, cout, T])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    x = np.random.randint(-63, 64, (1, cin, T)).astype(np.int8)
+    return time_fn(lambda: s.run(None, {"x": x}))
+
+
+def main():
+    ap = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--host-bin", default=os.path.join(ROOT, "build-host", "bench_rsq"))
+    ap.add_argument("--arm-dir", default=os.path.join(ROOT, "build-armv7"))
+    ap.add_argument("--arm-shapes", default="0,1,2,3,4,5,6", help="shape indices to count under qemu ('' = none)")
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    recs = []
+    for th in [int(t) for t in args.threads.split(",")]:
+        out = subprocess.run([args.host_bin, "time", "auto", str(th), "50"], check=True,
+                             capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            r = json.loads(line)
+            recs.append({"shape": r["shape"], "length": T, "target": "host", "impl": r["impl"],
+                         "threads": th, "ms_median": r["ms_median"], "ms_min": r["ms_min"],
+                         "instructions": None, "isa": r["isa"]})
+        for (k, cin, cout) in SHAPES:
+            for impl, fn in (("torch_int8", torch_int8), ("ort_qlinearconv", ort_qlinearconv)):
+                res = fn(k, cin, cout, th)
+                if res is not None:
+                    recs.append({"shape": [k, cin, cout], "length": T, "target": "host", "impl": impl,
+                                 "threads": th, "ms_median": res[0], "ms_min": res[1], "instructions": None})
+    for si in [int(s) for s in args.arm_shapes.split(",") if s != ""]:
+        for algo, impl in (("gemm", "gemm_s8"), ("wino", "wino23_s8")):
+            n = int(subprocess.run([os.path.join(HERE, "qemu_count.sh"), args.arm_dir, str(si), algo],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+            recs.append({"shape": list(SHAPES[si]), "length": T, "target": "armv7", "impl": impl,
+                         "threads": 1, "ms_median": None, "ms_min": None, "instructions": n})
+    with open(os.path.join(ROOT, "bench.json"), "w") as f:
+        json.dump(recs, f, indent=1)
+    write_md(recs)
+
+
+def find(recs, shape, target, impl, threads=1):
+    for r in recs:
+        if r["shape"] == list(shape) and r["target"] == target and r["impl"] == impl and r["threads"] == threads:
+            return r
+    return None
+
+
+def write_md(recs):
+    model = subprocess.run("lscpu | grep 'Model name' | sed 's/.*: *//'", shell=True, capture_output=True,
+                           text=True).stdout.strip()
+    lines = [f"# Benchmark ({datetime.date.today()}, host CPU: {model}, `nproc` = {os.cpu_count()})", "",
+             "Generated by `src_arm/bench.sh`. Output length 150, batch 1. GMAC/s = 150*k*Cin*Cout / median.", ""]
+    for th in sorted({r["threads"] for r in recs if r["target"] == "host"}):
+        lines += [f"## Host, {th} thread(s): median ms (GMAC/s)", "",
+                  "| shape (k,Cin,Cout) | INT8 GEMM | INT8 Winograd | GEMM/Wino | FP32 | torch int8 | ORT QLinearConv |",
+                  "|---|---|---|---|---|---|---|"]
+        for s in SHAPES:
+            macs = T * s[0] * s[1] * s[2]
+            cells = []
+            for impl in ("gemm_s8", "wino23_s8", None, "fp32", "torch_int8", "ort_qlinearconv"):
+                if impl is None:
+                    g, w = find(recs, s, "host", "gemm_s8", th), find(recs, s, "host", "wino23_s8", th)
+                    cells.append(f"{g['ms_median'] / w['ms_median']:.2f}x" if g and w else "-")
+                    continue
+                r = find(recs, s, "host", impl, th)
+                cells.append(f"{r['ms_median']:.3f} ({macs / r['ms_median'] * 1e-6:.0f})" if r else "n/a")
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## ARMv7 (qemu-arm executed guest instructions per call, 1 thread)", "",
+              "| shape | GEMM instr | Winograd instr | GEMM/Wino | paper measured (Table 3) | theory 2k/(4[k/3]+2(k%3)) |",
+              "|---|---|---|---|---|---|"]
+    for s in SHAPES:
+        g, w = find(recs, s, "armv7", "gemm_s8"), find(recs, s, "armv7", "wino23_s8")
+        if g and w:
+            lines.append(f"| {s} | {g['instructions']:,} | {w['instructions']:,} | "
+                         f"{g['instructions'] / w['instructions']:.2f}x | {PAPER[s]:.2f}x | {theory(s[0]):.2f}x |")
+    lines.append("")
+    with open(os.path.join(ROOT, "BENCH.md"), "w") as f:
+        f.write("\n".join(lines))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        labels, arm, paper, th, host = [], [], [], [], []
+        for s in SHAPES:
+            g, w = find(recs, s, "armv7", "gemm_s8"), find(recs, s, "armv7", "wino23_s8")
+            hg, hw = find(recs, s, "host", "gemm_s8"), find(recs, s, "host", "wino23_s8")
+            labels.append(f"{s[0]},{s[1]},{s[2]}")
+            arm.append(g["instructions"] / w["instructions"] if g and w else 0)
+            host.append(hg["ms_median"] / hw["ms_median"] if hg and hw else 0)
+            paper.append(PAPER[s])
+            th.append(theory(s[0]))
+        import numpy as np
+        x = np.arange(len(SHAPES))
+        plt.figure(figsize=(9, 4))
+        for i, (vals, name) in enumerate(((arm, "ARMv7 instr ratio (ours)"), (host, "host time ratio (ours, 1 thr)"),
+                                          (paper, "paper Table 3"), (th, "theory"))):
+            plt.bar(x + (i - 1.5) * 0.2, vals, 0.2, label=name)
+        plt.xticks(x, labels)
+        plt.ylabel("GEMM / Winograd")
+        plt.axhline(1.0, color="k", lw=0.5)
+        plt.legend(fontsize=8)
+        plt.tight_layout()
+        plt.savefig(os.path.join(ROOT, "bench_speedup.png"), dpi=100)
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

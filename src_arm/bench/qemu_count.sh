@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Executed guest instructions per kernel call under qemu-arm.
+# Usage: bench/qemu_count.sh <build-armv7 dir> <shape 0..6> gemm|wino
+# Runs bench_rsq count with 1 and 3 calls, logs through a FIFO into qemu_icount, prints
+# (n3 - n1) / 2 (setup, packing and process start cancel out).
+set -euo pipefail
+if [ $# -ne 3 ]; then echo "Usage: $0 <build-armv7 dir> <shape> gemm|wino" >&2; exit 2; fi
+bdir=$1; shape=$2; algo=$3
+here=$(cd "$(dirname "$0")" && pwd)
+counter=$bdir/qemu_icount
+[ -x "$counter" ] || gcc -O2 -o "$counter" "$here/qemu_icount.c"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+count() {
+  mkfifo "$tmp/log$1"
+  "$counter" < "$tmp/log$1" > "$tmp/n$1" &
+  local pid=$!
+  qemu-arm -L /usr/arm-linux-gnueabihf -d in_asm,exec,nochain -D "$tmp/log$1" \
+    "$bdir/bench_rsq" count "$shape" "$algo" "$1" > /dev/null
+  wait $pid
+  cat "$tmp/n$1"
+}
+n1=$(count 1); n3=$(count 3)
+echo $(( (n3 - n1) / 2 ))

@@ -1,0 +1,142 @@
+/*
+ * rsq.h - public API of the rsqasr native engine (INT8 / INT8-Winograd / FP32 Conv1D).
+ *
+ * LAYOUT
+ *   Activations are time-major: x[t][c], channel index contiguous ("[T][C]").
+ *   Weights are given as PyTorch stores Conv1d weights: w[cout][cin][k].
+ *   Output length: t_out = (t_in + pad_left + pad_right - k) / stride + 1 (floor).
+ *   Batch is handled by the caller (one sequence per call).
+ *
+ * QUANTIZATION / REQUANTIZATION RULE (bit exact; the Python integer reference follows it)
+ *   Symmetric, zero-point 0 everywhere. int8 values are in [-127, 127] (-128 is rejected).
+ *   acc = bias[co] + sum_{j,ci} x[t*stride - pad_left + j][ci] * w[co][ci][j]   (int32;
+ *         out-of-range input rows are zeros; bias is int32 at scale s_in*s_w[co]).
+ *   Real multiplier m = s_in*s_w/s_out > 0 is represented as (M, shift):
+ *         M int32 in [2^30, 2^31), shift int32 in [-31, 31], m ~= M * 2^(-31-shift).
+ *   Step 0: if shift < 0: acc = saturate_int32(acc * 2^(-shift)).
+ *   Step 1: a = SRDHM(acc, M) = saturate_int32((2*acc*M + 2^31) >> 32)   (int64 arithmetic,
+ *           ">>" is an arithmetic shift = floor division; this is NEON vqrdmulh.s32).
+ *   Step 2: if shift > 0: r = (a + 2^(shift-1)) >> shift   (round half up; NEON vrshl.s32
+ *           by -shift), else r = a.
+ *   Step 3: q = clamp(r, out_min, out_max). Use [-63,63] when the consumer is a Winograd
+ *           layer, [-127,127] for normal INT8; out_min = 0 additionally for a fused ReLU.
+ *   The FP32 value of an output q is q * s_out.
+ *   rsq_quantize_multiplier() derives (M, shift) from a double m:
+ *         q = frexp(m, &e)  (m = q * 2^e, q in [0.5,1)),  M = llround(q * 2^31)
+ *         (round half away from zero), if M == 2^31 { M = 2^30; e += 1 },  shift = -e.
+ *   See src_arm/QUANT.md for worked examples.
+ *
+ * WINOGRAD F(2,3) (RSQ_ALGO_WINO23)
+ *   Only stride 1 and k >= 3. The kernel is split into floor(k/3) 3-tap chunks computed in
+ *   the Winograd domain plus k%3 leftover taps computed as a GEMM; everything is accumulated
+ *   in one int32 tile and requantized once. Exact (bit-identical to RSQ_ALGO_GEMM) provided
+ *   inputs are in [-63,63] (in_absmax <= 63) and weights in [-42,42].
+ *
+ * ERRORS
+ *   Every function returns rsq_status; on failure rsq_last_error() returns a message for the
+ *   calling thread. Bad input never causes undefined behaviour.
+ *
+ * THREADS
+ *   run functions take threads >= 1 (OpenMP, work split over output-channel blocks x time
+ *   blocks). An op object holds a scratch workspace: do not run one op from two threads at
+ *   the same time (create one op per thread instead).
+ */
+#ifndef RSQ_RSQ_H
+#define RSQ_RSQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rsq_status {
+  RSQ_OK = 0,
+  RSQ_ERR_NULL = 1,        /* a required pointer is NULL */
+  RSQ_ERR_SHAPE = 2,       /* a size <= 0, or an output length that would be <= 0 */
+  RSQ_ERR_PARAM = 3,       /* a parameter out of range (k, stride, pads, threads, requant, values) */
+  RSQ_ERR_UNSUPPORTED = 4, /* valid but not supported: Winograd with stride != 1 or k < 3,
+                              an implementation this build/CPU cannot run */
+  RSQ_ERR_NOMEM = 5        /* allocation failed (only create/run of op objects allocate) */
+} rsq_status;
+
+/* Message describing the last failure in the calling thread ("" if none). */
+const char *rsq_last_error(void);
+const char *rsq_status_string(rsq_status s);
+
+/* ---- requantization helpers (exactly the rule above) ---- */
+rsq_status rsq_quantize_multiplier(double m, int32_t *multiplier, int32_t *shift);
+/* Scalar requantize of one accumulator (reference implementation of steps 0-3). */
+int32_t rsq_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_min,
+                       int32_t out_max);
+
+/* ---- Conv1D shapes ---- */
+typedef struct rsq_conv1d_params {
+  int32_t cin, cout;           /* >= 1 */
+  int32_t k;                   /* kernel size, >= 1 */
+  int32_t stride;              /* 1 or 2 */
+  int32_t pad_left, pad_right; /* >= 0, < k (zero padding) */
+} rsq_conv1d_params;
+
+/* t_out for a given t_in; RSQ_ERR_SHAPE if it would be <= 0. */
+rsq_status rsq_conv1d_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_out);
+
+typedef enum rsq_algo { RSQ_ALGO_GEMM = 0, RSQ_ALGO_WINO23 = 1 } rsq_algo;
+
+typedef enum rsq_impl {
+  RSQ_IMPL_AUTO = 0, /* fastest available: NEON on ARM, AVX2 on x86-64 (if supported) */
+  RSQ_IMPL_REF = 1,  /* plain C reference */
+  RSQ_IMPL_NEON = 2, /* NEON kernels (native on ARM; through SIMDe on x86-64 builds) */
+  RSQ_IMPL_AVX2 = 3  /* native x86-64 AVX2 kernels (vpmaddubsw with int16 accumulation) */
+} rsq_impl;
+
+/* ---- INT8 Conv1D op ---- */
+typedef struct rsq_conv1d_s8 rsq_conv1d_s8;
+
+typedef struct rsq_conv1d_s8_desc {
+  rsq_conv1d_params shape;
+  rsq_algo algo;
+  rsq_impl impl;
+  int32_t in_absmax;          /* caller guarantees |x| <= in_absmax (1..127); the run
+                                 functions check it. <= 63 required for Winograd. */
+  const int8_t *weight;       /* [cout][cin][k], values in [-127,127] ([-42,42] for Winograd) */
+  const int32_t *bias;        /* [cout] or NULL (zero) */
+  const int32_t *multiplier;  /* [cout], each in [2^30, 2^31)   (per-tensor: all equal) */
+  const int32_t *shift;       /* [cout], each in [-31, 31] */
+  int32_t out_min, out_max;   /* -127 <= out_min <= out_max <= 127 */
+} rsq_conv1d_s8_desc;
+
+/* Packs (transforms) the weights once; the op keeps its own copies. */
+rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **op);
+/* x: [t_in][cin], y: [t_out][cout] (t_out from rsq_conv1d_out_length). */
+rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                             int32_t threads);
+void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op);
+/* The implementation the op actually runs (AUTO resolved). */
+rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op);
+
+/* ---- FP32 Conv1D / linear op ---- */
+typedef struct rsq_conv1d_f32 rsq_conv1d_f32;
+typedef struct rsq_conv1d_f32_desc {
+  rsq_conv1d_params shape;
+  rsq_impl impl;              /* AUTO/REF (AUTO = blocked C kernel, auto-vectorized) */
+  const float *weight;        /* [cout][cin][k] */
+  const float *bias;          /* [cout] or NULL */
+  float out_min, out_max;     /* clamp (use -INFINITY/INFINITY for none, 0/INFINITY for ReLU) */
+} rsq_conv1d_f32_desc;
+
+rsq_status rsq_conv1d_f32_create(const rsq_conv1d_f32_desc *d, rsq_conv1d_f32 **op);
+rsq_status rsq_conv1d_f32_run(rsq_conv1d_f32 *op, const float *x, int32_t t_in, float *y,
+                              int32_t threads);
+void rsq_conv1d_f32_destroy(rsq_conv1d_f32 *op);
+
+/* Linear layer y[n][o] = b[o] + sum_i x[n][i] * w[o][i] (PyTorch nn.Linear weight layout):
+   a Conv1D with k = 1 over the n rows. */
+rsq_status rsq_linear_f32_create(int32_t in_features, int32_t out_features, const float *weight,
+                                 const float *bias, rsq_impl impl, rsq_conv1d_f32 **op);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSQ_RSQ_H */

@@ -1,0 +1,353 @@
+/* conv1d_s8.c - INT8 Conv1D op layer: validation, weight packing, workspace, dispatch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct rsq_conv1d_s8 {
+  rsq_conv1d_params p;
+  rsq_algo algo;
+  rsq_impl impl;
+  int32_t in_absmax, w_absmax, lo, hi, chain;
+  int8_t *w;                                         /* copy [cout][cin][k] (reference) */
+  int32_t *bias, *mult, *shift, *lshift, *rshift;    /* padded to RSQ_COUT_PAD */
+  void *packed;
+  void *ws;
+  size_t ws_size;
+};
+
+rsq_status rsq_conv1d_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_out) {
+  if (!p || !t_out) {
+    rsq_set_error("rsq_conv1d_out_length: null pointer");
+    return RSQ_ERR_NULL;
+  }
+  if (p->k < 1 || p->stride < 1 || p->pad_left < 0 || p->pad_right < 0) {
+    rsq_set_error("rsq_conv1d_out_length: k = %d, stride = %d, pads = %d/%d invalid", p->k,
+                  p->stride, p->pad_left, p->pad_right);
+    return RSQ_ERR_PARAM;
+  }
+  int64_t span = (int64_t)t_in + p->pad_left + p->pad_right - p->k;
+  if (t_in < 1 || span < 0 || span / p->stride + 1 > INT32_MAX / 2) {
+    rsq_set_error("rsq_conv1d_out_length: t_in = %d with k = %d, pads = %d/%d gives no output",
+                  t_in, p->k, p->pad_left, p->pad_right);
+    return RSQ_ERR_SHAPE;
+  }
+  *t_out = (int32_t)(span / p->stride + 1);
+  return RSQ_OK;
+}
+
+static rsq_status check_shape(const rsq_conv1d_params *p, const char *who) {
+  if (p->cin < 1 || p->cout < 1) {
+    rsq_set_error("%s: cin = %d, cout = %d must be >= 1", who, p->cin, p->cout);
+    return RSQ_ERR_SHAPE;
+  }
+  if (p->cin > (1 << 20) || p->cout > (1 << 20)) {
+    rsq_set_error("%s: cin = %d, cout = %d too large", who, p->cin, p->cout);
+    return RSQ_ERR_SHAPE;
+  }
+  if (p->k < 1 || p->k > 4096) {
+    rsq_set_error("%s: k = %d must be in [1, 4096]", who, p->k);
+    return RSQ_ERR_PARAM;
+  }
+  if (p->stride != 1 && p->stride != 2) {
+    rsq_set_error("%s: stride = %d must be 1 or 2", who, p->stride);
+    return RSQ_ERR_PARAM;
+  }
+  if (p->pad_left < 0 || p->pad_right < 0 || p->pad_left > 65536 || p->pad_right > 65536) {
+    rsq_set_error("%s: pads %d/%d must be in [0, 65536]", who, p->pad_left, p->pad_right);
+    return RSQ_ERR_PARAM;
+  }
+  return RSQ_OK;
+}
+
+static int have_neon_impl(void) {
+#if defined(__ARM_NEON) || defined(__ARM_NEON__)
+  return 1;
+#elif defined(RSQ_WITH_SIMDE_NEON) && defined(RSQ_HAVE_X86)
+  return rsq_cpu_has_avx2(); /* the SIMDe build of the NEON kernels uses AVX2 */
+#else
+  return 0;
+#endif
+}
+
+static int have_avx2_impl(void) {
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  return rsq_cpu_has_avx2();
+#else
+  return 0;
+#endif
+}
+
+/* AVX2 kernels: vpmaddubsw on (x + o) in [1, 2*in_absmax+1] and w must not saturate int16. */
+static int avx2_ranges_ok(int32_t in_absmax, int32_t w_absmax, rsq_algo algo) {
+  if (algo == RSQ_ALGO_WINO23) return in_absmax <= 63 && w_absmax <= 42;
+  return 2 * (2 * in_absmax + 1) * w_absmax <= 32767;
+}
+
+void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
+  if (!op) return;
+  free(op->w);
+  free(op->bias);
+  free(op->mult);
+  free(op->shift);
+  free(op->lshift);
+  free(op->rshift);
+  free(op->packed);
+  free(op->ws);
+  free(op);
+}
+
+rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op) { return op ? op->impl : RSQ_IMPL_AUTO; }
+
+rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out) {
+  static const char *who = "rsq_conv1d_s8_create";
+  if (!d || !out || !d->weight || !d->multiplier || !d->shift) {
+    rsq_set_error("%s: null pointer (desc, out, weight, multiplier and shift are required)", who);
+    return RSQ_ERR_NULL;
+  }
+  *out = NULL;
+  const rsq_conv1d_params *p = &d->shape;
+  rsq_status st = check_shape(p, who);
+  if (st) return st;
+  if (d->algo != RSQ_ALGO_GEMM && d->algo != RSQ_ALGO_WINO23) {
+    rsq_set_error("%s: unknown algo %d", who, (int)d->algo);
+    return RSQ_ERR_PARAM;
+  }
+  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_AVX2) {
+    rsq_set_error("%s: unknown impl %d", who, (int)d->impl);
+    return RSQ_ERR_PARAM;
+  }
+  if (d->in_absmax < 1 || d->in_absmax > 127) {
+    rsq_set_error("%s: in_absmax = %d must be in [1, 127]", who, d->in_absmax);
+    return RSQ_ERR_PARAM;
+  }
+  if (d->out_min < -127 || d->out_max > 127 || d->out_min > d->out_max) {
+    rsq_set_error("%s: clamp [%d, %d] must satisfy -127 <= min <= max <= 127", who, d->out_min,
+                  d->out_max);
+    return RSQ_ERR_PARAM;
+  }
+  if (d->algo == RSQ_ALGO_WINO23) {
+    if (p->stride != 1 || p->k < 3) {
+      rsq_set_error("%s: Winograd F(2,3) needs stride 1 and k >= 3 (got stride %d, k %d)", who,
+                    p->stride, p->k);
+      return RSQ_ERR_UNSUPPORTED;
+    }
+    if (d->in_absmax > 63) {
+      rsq_set_error("%s: Winograd needs inputs in [-63, 63] (in_absmax = %d)", who, d->in_absmax);
+      return RSQ_ERR_PARAM;
+    }
+  }
+  const size_t nw = (size_t)p->cout * p->cin * p->k;
+  int32_t wmax = 0;
+  for (size_t i = 0; i < nw; i++) {
+    int32_t v = d->weight[i];
+    if (v == -128) {
+      rsq_set_error("%s: weight[%zu] = -128 (symmetric int8 is [-127, 127])", who, i);
+      return RSQ_ERR_PARAM;
+    }
+    if (v < 0) v = -v;
+    if (v > wmax) wmax = v;
+  }
+  if (d->algo == RSQ_ALGO_WINO23 && wmax > 42) {
+    rsq_set_error("%s: Winograd needs weights in [-42, 42] (max |w| = %d)", who, wmax);
+    return RSQ_ERR_PARAM;
+  }
+  int64_t maxbias = 0;
+  for (int32_t co = 0; co < p->cout; co++) {
+    if (d->multiplier[co] < (1 << 30)) {
+      rsq_set_error("%s: multiplier[%d] = %d must be in [2^30, 2^31)", who, co, d->multiplier[co]);
+      return RSQ_ERR_PARAM;
+    }
+    if (d->shift[co] < -31 || d->shift[co] > 31) {
+      rsq_set_error("%s: shift[%d] = %d must be in [-31, 31]", who, co, d->shift[co]);
+      return RSQ_ERR_PARAM;
+    }
+    int64_t b = d->bias ? d->bias[co] : 0;
+    if (b < 0) b = -b;
+    if (b > maxbias) maxbias = b;
+  }
+  /* int32 accumulators (reference, NEON, AVX2 offsets, Winograd intermediates) cannot overflow */
+  if ((int64_t)8 * p->k * p->cin * d->in_absmax * (wmax > 0 ? wmax : 1) + maxbias > INT32_MAX) {
+    rsq_set_error("%s: k*cin*|x|*|w| too large for int32 accumulation (k=%d cin=%d)", who, p->k,
+                  p->cin);
+    return RSQ_ERR_PARAM;
+  }
+  rsq_impl impl = d->impl;
+  if (impl == RSQ_IMPL_AUTO) {
+    if (have_avx2_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
+      impl = RSQ_IMPL_AVX2;
+    else if (have_neon_impl())
+      impl = RSQ_IMPL_NEON;
+    else
+      impl = RSQ_IMPL_REF;
+  } else if (impl == RSQ_IMPL_NEON && !have_neon_impl()) {
+    rsq_set_error("%s: NEON kernels not available in this build/CPU", who);
+    return RSQ_ERR_UNSUPPORTED;
+  } else if (impl == RSQ_IMPL_AVX2 &&
+             (!have_avx2_impl() || !avx2_ranges_ok(d->in_absmax, wmax, d->algo))) {
+    rsq_set_error("%s: AVX2 kernels not available in this build/CPU or for these value ranges "
+                  "(in_absmax %d, max|w| %d)", who, d->in_absmax, wmax);
+    return RSQ_ERR_UNSUPPORTED;
+  }
+
+  rsq_conv1d_s8 *op = calloc(1, sizeof *op);
+  if (!op) goto nomem;
+  op->p = *p;
+  op->algo = d->algo;
+  op->impl = impl;
+  op->in_absmax = d->in_absmax;
+  op->w_absmax = wmax;
+  op->lo = d->out_min;
+  op->hi = d->out_max;
+  {
+    int32_t c = 32767 / (d->in_absmax * (wmax > 0 ? wmax : 1));
+    op->chain = c > 12 ? 12 : c; /* >= 2 since 2*127*127 <= 32767 */
+  }
+  const size_t cpad = RSQ_ROUND_UP((size_t)p->cout, RSQ_COUT_PAD);
+  op->w = malloc(nw);
+  op->bias = calloc(cpad, sizeof(int32_t));
+  op->mult = calloc(cpad, sizeof(int32_t));
+  op->shift = calloc(cpad, sizeof(int32_t));
+  op->lshift = calloc(cpad, sizeof(int32_t));
+  op->rshift = calloc(cpad, sizeof(int32_t));
+  if (!op->w || !op->bias || !op->mult || !op->shift || !op->lshift || !op->rshift) goto nomem;
+  memcpy(op->w, d->weight, nw);
+  for (int32_t co = 0; co < p->cout; co++) {
+    op->bias[co] = d->bias ? d->bias[co] : 0;
+    op->mult[co] = d->multiplier[co];
+    op->shift[co] = d->shift[co];
+    op->lshift[co] = d->shift[co] < 0 ? -d->shift[co] : 0;
+    op->rshift[co] = d->shift[co] > 0 ? d->shift[co] : 0;
+  }
+  for (size_t co = (size_t)p->cout; co < cpad; co++) op->mult[co] = 1 << 30;
+  if (impl == RSQ_IMPL_NEON) {
+    /* GEMM: the 3x2 tile with 12-deep int16 chains executes fewest instructions when the
+     * ranges allow chain 12 (|x| <= 63, |w| <= 42); otherwise the 2x4 tile (BENCH.md). */
+    size_t sz = d->algo == RSQ_ALGO_GEMM
+                    ? (op->chain == 12 ? rsq_gemm_s8_neon_c12_packed_size(p->cin, p->cout, p->k)
+                                       : rsq_gemm_s8_neon_packed_size(p->cin, p->cout, p->k))
+                    : rsq_wino23_s8_neon_packed_size(p->cin, p->cout, p->k);
+    op->packed = malloc(sz);
+    if (!op->packed) goto nomem;
+    if (d->algo == RSQ_ALGO_GEMM && op->chain == 12)
+      rsq_gemm_s8_neon_c12_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+    else if (d->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+    else
+      rsq_wino23_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+  }
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  if (impl == RSQ_IMPL_AVX2) {
+    size_t sz = d->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_avx2_packed_size(p->cin, p->cout, p->k)
+                                         : rsq_wino23_s8_avx2_packed_size(p->cin, p->cout, p->k);
+    op->packed = aligned_alloc(64, RSQ_ROUND_UP(sz, 64));
+    if (!op->packed) goto nomem;
+    if (d->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_avx2_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+    else
+      rsq_wino23_s8_avx2_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+  }
+#endif /* RSQ_WITH_AVX2 */
+  *out = op;
+  return RSQ_OK;
+nomem:
+  rsq_conv1d_s8_destroy(op);
+  rsq_set_error("%s: out of memory", who);
+  return RSQ_ERR_NOMEM;
+}
+
+static int grow_ws(rsq_conv1d_s8 *op, size_t need) {
+  if (op->ws_size >= need) return 1;
+  free(op->ws);
+  op->ws = aligned_alloc(64, RSQ_ROUND_UP(need, 64));
+  op->ws_size = op->ws ? need : 0;
+  return op->ws != NULL;
+}
+
+rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                             int32_t threads) {
+  static const char *who = "rsq_conv1d_s8_run";
+  if (!op || !x || !y) {
+    rsq_set_error("%s: null pointer (op, x, y are required)", who);
+    return RSQ_ERR_NULL;
+  }
+  if (threads < 1) {
+    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
+    return RSQ_ERR_PARAM;
+  }
+  int32_t t_out;
+  rsq_status st = rsq_conv1d_out_length(&op->p, t_in, &t_out);
+  if (st) return st;
+  const rsq_conv1d_params *p = &op->p;
+  /* the kernels' int16 chains rely on the declared input range: check it */
+  const size_t nx = (size_t)t_in * p->cin;
+  int32_t xmax = 0;
+  for (size_t i = 0; i < nx; i++) {
+    int32_t v = x[i] < 0 ? -(int32_t)x[i] : x[i];
+    xmax = v > xmax ? v : xmax;
+  }
+  if (xmax > op->in_absmax) {
+    rsq_set_error("%s: input has |x| = %d > in_absmax = %d", who, xmax, op->in_absmax);
+    return RSQ_ERR_PARAM;
+  }
+  if (op->impl == RSQ_IMPL_REF) {
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_conv1d_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
+    else
+      rsq_wino23_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
+    return RSQ_OK;
+  }
+  const rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi};
+  rsq_geom g = {p->cin, p->cout, p->k, p->stride, 0, 0, t_out, op->chain, 0};
+  const int32_t rows = rsq_xpad_rows(p, t_out);
+  if (op->impl == RSQ_IMPL_NEON) {
+    g.cin_p = RSQ_ROUND_UP(p->cin, 8);
+    g.cout_p = RSQ_ROUND_UP(p->cout, 8);
+    size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p, 64);
+    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_neon_vsize(p->cin, p->k, t_out) : 0;
+    if (!grow_ws(op, xbytes + vbytes)) {
+      rsq_set_error("%s: out of memory", who);
+      return RSQ_ERR_NOMEM;
+    }
+    int8_t *xpad = op->ws;
+    memset(xpad, 0, xbytes);
+    for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++)
+      memcpy(xpad + (size_t)(t + p->pad_left) * g.cin_p, x + (size_t)t * p->cin, (size_t)p->cin);
+    if (op->algo == RSQ_ALGO_GEMM && op->chain == 12)
+      rsq_gemm_s8_neon_c12(&g, xpad, op->packed, &rq, y, threads);
+    else if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_neon(&g, xpad, op->packed, &rq, y, threads);
+    else
+      rsq_wino23_s8_neon(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+    return RSQ_OK;
+  }
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  if (op->impl == RSQ_IMPL_AVX2) {
+    g.cin_p = RSQ_ROUND_UP(p->cin, 4);
+    g.cout_p = RSQ_ROUND_UP(p->cout, 16);
+    size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p + 64, 64);
+    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_avx2_vsize(p->cin, p->k, t_out) : 0;
+    if (!grow_ws(op, xbytes + vbytes)) {
+      rsq_set_error("%s: out of memory", who);
+      return RSQ_ERR_NOMEM;
+    }
+    uint8_t *xpad = op->ws;
+    const uint8_t off = 64; /* x + 64 in [1, 127] for |x| <= 63 (see gemm_s8_avx2.c) */
+    const uint8_t o = op->in_absmax <= 63 ? off : (uint8_t)(op->in_absmax + 1);
+    g.xoff = o;
+    memset(xpad, o, xbytes);
+    for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
+      uint8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
+      const int8_t *src = x + (size_t)t * p->cin;
+      for (int32_t ci = 0; ci < p->cin; ci++) dst[ci] = (uint8_t)(src[ci] + o);
+    }
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_avx2(&g, xpad, op->packed, &rq, y, threads);
+    else
+      rsq_wino23_s8_avx2(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+    return RSQ_OK;
+  }
+#endif /* RSQ_WITH_AVX2 */
+  rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
+  return RSQ_ERR_UNSUPPORTED;
+}

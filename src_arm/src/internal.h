@@ -1,0 +1,132 @@
+/* internal.h - kernel-level interfaces shared by the op layer, the kernels and the tests.
+ * Kernels assert their preconditions and never allocate; the op layer (conv1d_s8.c,
+ * conv1d_f32.c) validates user input, owns packed weights and workspace. */
+#ifndef RSQ_INTERNAL_H
+#define RSQ_INTERNAL_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rsq/rsq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RSQ_ROUND_UP(x, m) ((((x) + (m)-1) / (m)) * (m))
+
+void rsq_set_error(const char *fmt, ...);
+
+/* Per-output-channel requantization arrays. Arrays are padded by the op layer to a multiple
+ * of RSQ_COUT_PAD entries so vector epilogues may read past cout. */
+#define RSQ_COUT_PAD 64
+typedef struct rsq_rq {
+  const int32_t *bias;   /* [cout_pad] (zeros if none) */
+  const int32_t *mult;   /* [cout_pad] M in [2^30, 2^31) */
+  const int32_t *lshift; /* [cout_pad] max(-shift, 0) */
+  const int32_t *rshift; /* [cout_pad] max(shift, 0) */
+  int32_t lo, hi;
+} rsq_rq;
+
+/* Scalar requantization of one accumulator (bias already added): steps 0-3 of rsq.h. */
+static inline int32_t rsq_requant1(int32_t acc, int32_t M, int32_t shift, int32_t lo,
+                                   int32_t hi) {
+  int64_t a = acc;
+  if (shift < 0) { /* step 0: saturating left shift (multiplication: no UB on negatives) */
+    a *= (int64_t)1 << (-shift);
+    if (a > INT32_MAX) a = INT32_MAX;
+    if (a < INT32_MIN) a = INT32_MIN;
+  }
+  /* step 1: SRDHM. |a| <= 2^31, M < 2^31: 2*a*M + 2^31 fits int64. */
+  int64_t p = (2 * a * (int64_t)M + ((int64_t)1 << 31)) >> 32;
+  if (p > INT32_MAX) p = INT32_MAX;
+  if (p < INT32_MIN) p = INT32_MIN;
+  /* step 2: rounding (half up) arithmetic right shift */
+  if (shift > 0) p = (p + ((int64_t)1 << (shift - 1))) >> shift;
+  /* step 3: clamp */
+  if (p < lo) p = lo;
+  if (p > hi) p = hi;
+  return (int32_t)p;
+}
+
+/* ---------------- references (plain C) ---------------- */
+/* Direct convolution, int32 accumulators WITHOUT bias: acc[t_out][cout].
+ * x [t_in][cin], w [cout][cin][k]. */
+void rsq_conv1d_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                           const int8_t *w, int32_t *acc);
+/* Full reference op: acc + bias, requantize, int8 output y[t_out][cout]. */
+void rsq_conv1d_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                       const int8_t *w, const int32_t *bias, const int32_t *mult,
+                       const int32_t *shift, int32_t lo, int32_t hi, int8_t *y);
+/* F(2,3) on one tile with the NOTES transform set: y2[0..1] = 2 * conv(d[0..3], g[0..2]). */
+void rsq_wino23_tile_ref(const int32_t d[4], const int32_t g[3], int32_t y2[2]);
+/* Reference Winograd conv (stride 1, k >= 3): int32 accumulators without bias. */
+void rsq_wino23_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                           const int8_t *w, int32_t *acc);
+void rsq_wino23_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                       const int8_t *w, const int32_t *bias, const int32_t *mult,
+                       const int32_t *shift, int32_t lo, int32_t hi, int8_t *y);
+
+/* ---------------- optimised kernels ----------------
+ * Common input preparation (op layer): xpad = zero-padded copy of x, [rows][cin_p] with
+ * cin_p = RSQ_ROUND_UP(cin, 8) (NEON) or RSQ_ROUND_UP(cin, 4) (AVX2); row r holds input time
+ * r - pad_left; rows = rsq_xpad_rows(...). AVX2 kernels store x + 64 as uint8 (offset trick).
+ */
+int32_t rsq_xpad_rows(const rsq_conv1d_params *p, int32_t t_out);
+
+typedef struct rsq_geom {
+  int32_t cin, cout, k, stride;
+  int32_t cin_p;  /* padded channel stride of xpad / packed weights */
+  int32_t cout_p; /* cout rounded up to the kernel's column group */
+  int32_t t_out;
+  int32_t chain;  /* NEON spatial GEMM: products summed per int16 lane before vpadal */
+  int32_t xoff;   /* AVX2: offset added to activations in xpad (uint8 = x + xoff) */
+} rsq_geom;
+
+/* NEON (armv7 native, or SIMDe on x86-64). Column group 8, micro-tile 2 rows x 4 columns. */
+size_t rsq_gemm_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+void rsq_gemm_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                      const rsq_rq *rq, int8_t *y, int32_t threads);
+/* alternative GEMM for comparison: 3x2 tile with `chain`-deep int16 accumulation */
+size_t rsq_gemm_s8_neon_c12_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_neon_c12_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+void rsq_gemm_s8_neon_c12(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                          const rsq_rq *rq, int8_t *y, int32_t threads);
+size_t rsq_wino23_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w,
+                             int8_t *packed);
+size_t rsq_wino23_s8_neon_vsize(int32_t cin, int32_t k, int32_t t_out);
+void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                        int8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
+
+/* AVX2 (x86-64 only). Column group 16 (two 8-lane vectors), micro-tile 4 rows x 16 columns.
+ * Activations enter as uint8 x+64 in [1,127]; packed weights carry per-column corrections. */
+#if defined(__x86_64__) || defined(__i386__)
+#define RSQ_HAVE_X86 1
+int rsq_cpu_has_avx2(void);
+size_t rsq_gemm_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, void *packed);
+void rsq_gemm_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
+                      const rsq_rq *rq, int8_t *y, int32_t threads);
+size_t rsq_wino23_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_wino23_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, void *packed);
+size_t rsq_wino23_s8_avx2_vsize(int32_t cin, int32_t k, int32_t t_out);
+void rsq_wino23_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
+                        uint8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
+#endif /* x86 */
+
+/* ---------------- FP32 ---------------- */
+void rsq_conv1d_f32_ref(const rsq_conv1d_params *p, const float *x, int32_t t_in,
+                        const float *w, const float *bias, float lo, float hi, float *y);
+/* Fast FP32: weights packed [k*cin][cout_p] (cout_p multiple of 16), xpad [rows][cin]. */
+size_t rsq_conv1d_f32_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_conv1d_f32_pack(int32_t cin, int32_t cout, int32_t k, const float *w, float *packed);
+void rsq_conv1d_f32_fast(const rsq_geom *g, const float *xpad, const float *packed,
+                         const float *bias_p, float lo, float hi, float *y, int32_t threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSQ_INTERNAL_H */

@@ -1,0 +1,141 @@
+/* wino23_s8_neon.c - INT8 Winograd F(2,3) Conv1D, NEON (ARMv7; SIMDe elsewhere).
+ *
+ * Kernel split into nch = k/3 chunks of 3 taps + rem = k%3 leftover taps (paper Fig. 3).
+ * For a tile of two outputs (t, t+1) and chunk c, d = xpad rows t+3c .. t+3c+3.
+ *
+ * Transforms applied here (an exact rescaling of the NOTES set B^T, G' = 2G, A^T):
+ *
+ *        [ 1  0 -1  0 ]          [ 1  0  0 ]                 [ 2  1  1  0 ]
+ *  B^T = [ 0  1  1  0 ]    G'' = [ 1  1  1 ]          A''^T = [ 0  1 -1 -2 ]
+ *        [ 0 -1  1  0 ]          [ 1 -1  1 ]
+ *        [ 0  1  0 -1 ]          [ 0  0  1 ]
+ *
+ *  Y2 = A''^T [ (G'' g) .* (B^T d) ] = A^T [ (G' g) .* (B^T d) ] = 2*conv;  Y = Y2 >> 1.
+ *  Rows 0 and 3 of G' (= 2g0, 2g2) are halved here and the factor 2 moved into A^T: the
+ *  result is identical, but |U0|,|U3| <= 42 instead of 84 (a 3x2 kernel with 6-deep int16
+ *  chains for rows 0/3 was tried; the 2x4 kernel with 2-deep chains executed fewer
+ *  instructions). Rows 1/2: |U|,|V| <= 126, 2 products per int16 lane = 31752 <= 32767.
+ *
+ * Data flow per call: (1) input transform V = B^T d for every tile and chunk, int8
+ *   (|V| <= 126), layout vbuf[tile][xi][nch*cin_p]; (2) for a block of 2 tiles x 8 columns:
+ *   four GEMMs M_xi = V_xi . U_xi (rsq_ukr_2x4, the same micro-kernel as the INT8 GEMM),
+ *   output transform in registers, plus the leftover taps as a spatial GEMM into the SAME
+ *   int32 tile, one requantize per output.
+ * Packed weights per 4-column quad: U_0 | U_1 | U_2 | U_3 (each 4 x nch*cin_p bytes in
+ *   rsq_ukr_2x4 order), then the leftover taps (4 x rem*cin_p bytes). */
+#include "neon_common.h"
+
+size_t rsq_wino23_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k) {
+  const int32_t cin_p = RSQ_ROUND_UP(cin, 8);
+  return (size_t)RSQ_ROUND_UP(cout, 8) * (4 * (k / 3) + k % 3) * cin_p;
+}
+
+void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w,
+                             int8_t *packed) {
+  const int32_t cin_p = RSQ_ROUND_UP(cin, 8), nch = k / 3, rem = k % 3;
+  const int32_t KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
+  const size_t quad_bytes = (size_t)4 * (4 * KW + KL);
+  for (int32_t q = 0; q < cout_p / 4; q++) {
+    int8_t *dst = packed + (size_t)q * quad_bytes;
+    for (int32_t xi = 0; xi < 4; xi++)
+      for (int32_t c = 0; c < 4; c++)
+        for (int32_t kk = 0; kk < KW; kk++) {
+          int32_t ch = kk / cin_p, ci = kk % cin_p, co = 4 * q + c, u = 0;
+          if (co < cout && ci < cin) {
+            const int8_t *gw = w + ((size_t)co * cin + ci) * k + 3 * ch;
+            int32_t g0 = gw[0], g1 = gw[1], g2 = gw[2];
+            u = xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2; /* G'' g */
+          }
+          dst[(size_t)xi * 4 * KW + rsq_quad_index(KW, c, kk)] = (int8_t)u;
+        }
+    dst += (size_t)16 * KW;
+    for (int32_t c = 0; c < 4; c++)
+      for (int32_t kk = 0; kk < KL; kk++) {
+        int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 4 * q + c;
+        dst[rsq_quad_index(KL, c, kk)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
+      }
+  }
+}
+
+static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, 2); }
+
+size_t rsq_wino23_s8_neon_vsize(int32_t cin, int32_t k, int32_t t_out) {
+  return (size_t)ntiles_round(t_out) * 4 * (k / 3) * RSQ_ROUND_UP(cin, 8);
+}
+
+/* V = B^T d for tile `tile`, all chunks, all channels (|V| <= 126 fits int8, no wrap). */
+static void input_transform(const rsq_geom *g, const int8_t *xpad, int8_t *vbuf, int32_t tile) {
+  const int32_t cin_p = g->cin_p, nch = g->k / 3, KW = nch * cin_p;
+  int8_t *v = vbuf + (size_t)tile * 4 * KW;
+  for (int32_t c = 0; c < nch; c++) {
+    const int8_t *d = xpad + (size_t)(2 * tile + 3 * c) * cin_p;
+    int8_t *v0 = v + (size_t)c * cin_p, *v1 = v0 + KW, *v2 = v1 + KW, *v3 = v2 + KW;
+    int32_t ci = 0;
+    for (; ci + 16 <= cin_p; ci += 16) {
+      int8x16_t d0 = vld1q_s8(d + ci), d1 = vld1q_s8(d + cin_p + ci);
+      int8x16_t d2 = vld1q_s8(d + 2 * cin_p + ci), d3 = vld1q_s8(d + 3 * cin_p + ci);
+      vst1q_s8(v0 + ci, vsubq_s8(d0, d2)); /* B^T row 0: d0 - d2 */
+      vst1q_s8(v1 + ci, vaddq_s8(d1, d2)); /* row 1: d1 + d2 */
+      vst1q_s8(v2 + ci, vsubq_s8(d2, d1)); /* row 2: d2 - d1 */
+      vst1q_s8(v3 + ci, vsubq_s8(d1, d3)); /* row 3: d1 - d3 */
+    }
+    for (; ci < cin_p; ci += 8) {
+      int8x8_t d0 = vld1_s8(d + ci), d1 = vld1_s8(d + cin_p + ci);
+      int8x8_t d2 = vld1_s8(d + 2 * cin_p + ci), d3 = vld1_s8(d + 3 * cin_p + ci);
+      vst1_s8(v0 + ci, vsub_s8(d0, d2));
+      vst1_s8(v1 + ci, vadd_s8(d1, d2));
+      vst1_s8(v2 + ci, vsub_s8(d2, d1));
+      vst1_s8(v3 + ci, vsub_s8(d1, d3));
+    }
+  }
+}
+
+void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                        int8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads) {
+  assert(g->stride == 1 && g->k >= 3 && g->cin_p % 8 == 0 && threads >= 1);
+  const int32_t cin_p = g->cin_p, nch = g->k / 3, rem = g->k % 3;
+  const int32_t KW = nch * cin_p, KL = rem * cin_p;
+  const size_t quad_bytes = (size_t)4 * (4 * KW + KL);
+  const int32_t ntr = ntiles_round(g->t_out), nrb = ntr / 2;
+  const int32_t ncg = RSQ_ROUND_UP(g->cout, 8) / 8;
+  (void)threads;
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp for schedule(static)
+    for (int32_t tile = 0; tile < ntr; tile++) input_transform(g, xpad, vbuf, tile);
+    /* implicit barrier: all of V is ready */
+#pragma omp for schedule(static)
+    for (int32_t item = 0; item < ncg * nrb; item++) {
+      const int32_t cg = item / nrb, rb = item % nrb, t0 = rb * 4;
+      const int8_t *v0 = vbuf + (size_t)rb * 2 * 4 * KW, *v1 = v0 + (size_t)4 * KW;
+      int32_t tile[4 * 8];
+      for (int32_t qq = 0; qq < 2; qq++) {
+        const int8_t *u = packed + (size_t)(cg * 2 + qq) * quad_bytes;
+        int32x4_t m0[2], m1[2], m2[2], m3[2];
+        rsq_ukr_2x4(v0, v1, u, KW / 8, m0);
+        rsq_ukr_2x4(v0 + KW, v1 + KW, u + 4 * KW, KW / 8, m1);
+        rsq_ukr_2x4(v0 + 2 * KW, v1 + 2 * KW, u + 8 * KW, KW / 8, m2);
+        rsq_ukr_2x4(v0 + 3 * KW, v1 + 3 * KW, u + 12 * KW, KW / 8, m3);
+        int32x4_t yv[4];
+        for (int i = 0; i < 2; i++) {
+          /* A''^T: y2_0 = 2 m0 + m1 + m2, y2_1 = m1 - m2 - 2 m3; conv = y2 >> 1 (exact) */
+          int32x4_t s12 = vaddq_s32(m1[i], m2[i]), d12 = vsubq_s32(m1[i], m2[i]);
+          yv[2 * i] = vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0[i], 1), s12), 1);
+          yv[2 * i + 1] = vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3[i], 1)), 1);
+        }
+        if (rem) { /* leftover taps as a spatial GEMM into the same int32 tile */
+          const int8_t *a = xpad + (size_t)(t0 + 3 * nch) * cin_p;
+          const int8_t *ul = u + 16 * KW;
+          int32x4_t l[4];
+          rsq_ukr_2x4(a, a + cin_p, ul, KL / 8, l);
+          rsq_ukr_2x4(a + 2 * cin_p, a + 3 * cin_p, ul, KL / 8, l + 2);
+          for (int r = 0; r < 4; r++) yv[r] = vaddq_s32(yv[r], l[r]);
+        }
+        for (int r = 0; r < 4; r++) vst1q_s32(tile + 8 * r + 4 * qq, yv[r]);
+      }
+      const int32_t rows = g->t_out - t0 < 4 ? g->t_out - t0 : 4;
+      const int32_t nc = g->cout - cg * 8 < 8 ? g->cout - cg * 8 : 8;
+      rsq_neon_requant_store(tile, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
+    }
+  }
+}
