@@ -147,3 +147,21 @@ def test_bad_config_and_mismatched_inputs(corpus, tmp_path):
     p = run(["python", "-m", "rsqasr.bin.decode", "--exp_dir", exp, "--model", tmp_path / "f.ark",
              "--feats_scp", corpus / "data/test/feats.scp", "--out", tmp_path / "h.txt"], check=False)
     assert p.returncode == 1 and "cannot load model" in p.stderr
+
+
+def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
+    conf = write_conf(corpus / "conf" / "train_tiny.yaml", epochs=2)
+    args = ["./run.sh", "--stage", "3", "--stop_stage", "4", "--train_config", "conf/train_tiny.yaml", "--nj", "2",
+            "--speed_perturb", "false", "--decode_mode", "beam", "--beam", "3"]
+    p = run(args, cwd=corpus)
+    assert "Stage 3: pretrain" in p.stdout and "Stage 4: decode" in p.stdout
+    for s in ("dev", "test"):
+        d = corpus / f"exp/train_tiny/decode_{s}_beam3"
+        assert (d / "result.txt").is_file() and (d / "align.txt").is_file()
+        assert len((d / "hyp.txt").read_text(encoding="utf-8").splitlines()) == len((corpus / f"data/{s}/text").read_text(encoding="utf-8").splitlines())
+    results = (corpus / "RESULTS.md").read_text(encoding="utf-8")
+    row = [line for line in results.splitlines() if line.startswith("| train_tiny |")]
+    assert len(row) == 1 and "| convdfsmn |" in row[0] and "beam 3" in row[0]
+    p = run(args, cwd=corpus)
+    assert "already trained; skipping" in p.stdout
+    assert (corpus / "RESULTS.md").read_text(encoding="utf-8").count("| train_tiny |") == 1

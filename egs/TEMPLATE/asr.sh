@@ -31,6 +31,14 @@ speed_perturb=false   # add 0.9x and 1.1x speed-perturbed copies of the training
 num_mel_bins=80       # fbank dimension
 token_type=char       # char | bpe
 nbpe=500              # sentencepiece vocabulary size with --token_type bpe
+# Stage 3-4: training and decoding
+train_config=         # conf/train_<model>.yaml; the experiment dir is exp/<its name>
+pretrain_set=         # optional data dir to pretrain on first (then fine-tune on the train set)
+ngpu=0                # GPUs per training process (0: CPU)
+nproc=1               # training processes (> 1: DDP through torchrun)
+decode_model=valid.cer.ave.pth  # model file in the experiment dir to decode with
+decode_mode=beam      # greedy | beam (CTC prefix beam search)
+beam=10               # beam size
 
 help_message=$(cat <<EOM
 Usage: $0 [options]
@@ -39,6 +47,8 @@ Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless -
   0  corpus:    download AISHELL-1 (or use --aishell_root), or synthesize the mini corpus
   1  data:      Kaldi data dirs data/{train,dev,test} (wav.scp, text, utt2spk, spk2utt), validated
   2  features:  80-dim fbank (ark/scp, --nj jobs), speed perturbation, global CMVN, token list
+  3  pretrain:  FP32 CTC training of --train_config (optionally on --pretrain_set first)
+  4  decode:    decode --test_sets with the averaged model, score CER, update RESULTS.md
 
 Options (template default in brackets; the recipe's conf/asr.conf may set others):
   --stage N            [$stage]
@@ -60,6 +70,13 @@ Options (template default in brackets; the recipe's conf/asr.conf may set others
   --num_mel_bins N     [$num_mel_bins]
   --token_type T       char | bpe [$token_type]
   --nbpe N             [$nbpe]
+  --train_config FILE  [$train_config]
+  --pretrain_set NAME  data dir to pretrain on before the train set [$pretrain_set]
+  --ngpu N             GPUs per training process [$ngpu]
+  --nproc N            training processes (DDP) [$nproc]
+  --decode_model FILE  [$decode_model]
+  --decode_mode M      greedy | beam [$decode_mode]
+  --beam N             [$beam]
   --config FILE        read options from FILE first
 EOM
 )
@@ -190,6 +207,63 @@ if run_stage 2; then
     fi
     mark_done stage2_features "$settings"; invalidate_after 2
   fi
+fi
+
+[ -n "$train_config" ] || { [ "$stop_stage" -lt 3 ] || [ "$stage" -gt 4 ]; } || \
+  { log "Error: stages 3-4 need --train_config conf/train_<model>.yaml"; exit 2; }
+exp_name=$(basename "${train_config%.*}")
+exp=exp/$exp_name
+
+train_model() {  # train_model <data-set> <exp-dir> [extra train options]
+  local set=$1 dir=$2; shift 2
+  local launcher=(python -m rsqasr.bin.train)
+  [ "$nproc" -gt 1 ] && launcher=(python -m torch.distributed.run --standalone --nproc_per_node "$nproc" -m rsqasr.bin.train)
+  mkdir -p "$dir/log"
+  log "training $dir on data/$set (progress: $dir/train.log)"
+  ${train_cmd} "$dir/log/train.launch.log" "${launcher[@]}" --config "$train_config" --ngpu "$ngpu" \
+    --train_dir "data/$set" --valid_dir "data/$valid_set" --token_list "$token_dir/tokens.txt" \
+    --token_type "$token_type" $( [ "$token_type" = bpe ] && echo --bpe_model "$token_dir/bpe.model" ) \
+    --cmvn "data/$train_data/cmvn.ark" --exp_dir "$dir" "$@"
+  tail -n 3 "$dir/train.log"
+}
+
+if run_stage 3; then
+  settings="config=$(md5sum < "$train_config" | cut -c1-12) sets=$pretrain_set,$train_data tokens=$token_type/$nbpe"
+  if stage_is_done "stage3_pretrain_$exp_name" "$settings"; then
+    log "Stage 3: $exp already trained; skipping"
+  else
+    log "Stage 3: pretrain $train_config -> $exp"
+    if [ -n "$pretrain_set" ]; then
+      train_model "$pretrain_set" "${exp}_pretrain"
+      train_model "$train_data" "$exp" --init_checkpoint "${exp}_pretrain/valid.cer.ave.pth"
+    else
+      train_model "$train_data" "$exp"
+    fi
+    mark_done "stage3_pretrain_$exp_name" "$settings"; invalidate_after 3
+  fi
+fi
+
+if run_stage 4; then
+  log "Stage 4: decode $test_sets with $exp/$decode_model ($decode_mode)"
+  [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
+  tag=${decode_mode}$( [ "$decode_mode" = beam ] && echo "$beam" )
+  for set in $test_sets; do
+    dir=$exp/decode_${set}_$tag
+    n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
+    rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
+    # shellcheck disable=SC2046
+    utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
+    ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
+      python -m rsqasr.bin.decode --exp_dir "$exp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
+        --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam"
+    for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
+    python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
+    printf '{"set": "%s", "tag": "%s", "decode": "%s", "model_file": "%s"}\n' "$set" "$tag" \
+      "$decode_mode$( [ "$decode_mode" = beam ] && echo " beam $beam"), $decode_model" "$exp/$decode_model" > "$dir/decode_info.json"
+    rm -rf "$dir/split"
+    log "$set: $(sed -n 3p "$dir/result.txt")"
+  done
+  python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 fi
 
 log "Successfully finished stages $stage..$stop_stage in ${SECONDS}s"
