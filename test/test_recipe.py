@@ -53,3 +53,18 @@ def test_missing_aishell_root_is_a_clear_error(tmp_path):
     d = recipe_copy(tmp_path, "aishell")
     p = run(["./run.sh", "--stop_stage", "0", "--aishell_root", tmp_path / "nowhere"], cwd=d, check=False)
     assert p.returncode == 1 and "has no" in p.stdout + p.stderr
+
+
+def test_mini_recipe_stages_0_to_2_tiny_corpus_then_skip(tmp_path):
+    d = recipe_copy(tmp_path, "mini_aishell")
+    args = ["./run.sh", "--stage", "0", "--stop_stage", "2", "--mini_scale", "0.003", "--nj", "2"]
+    p = run(args, cwd=d)
+    assert "Stage 0: corpus (mini)" in p.stdout
+    assert (d / "db/data_aishell/transcript/aishell_transcript_v0.8.txt").is_file()
+    for s in ("train", "dev", "test"):
+        run(["python", "-m", "rsqasr.bin.validate_data_dir", "--check_feats", "true", "--feat_dim", "80", d / "data" / s])
+    assert (d / "data/train/cmvn.ark").is_file()
+    tokens = (d / "data/token_list/char/tokens.txt").read_text(encoding="utf-8").splitlines()
+    assert tokens[:2] == ["<blank>", "<unk>"] and len(tokens) > 10
+    p = run(args, cwd=d)
+    assert p.stdout.count("already done") == 3
