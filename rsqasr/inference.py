@@ -17,6 +17,35 @@ class ModelLoadError(ValueError):
     """A model file or experiment dir does not hold what decoding needs; names the file."""
 
 
+def quantize_net(net: torch.nn.Module, q: dict, scales: dict | None = None) -> torch.nn.Module:
+    """Wrap ``net``'s layers for quantization as described by an ``rsq`` config section."""
+    from rsqasr.quant import make_plan, quantize_model
+
+    plan = make_plan(net, kind=q["plan"], quantize_classifier=bool(q["quantize_classifier"]),
+                     depthwise=q["depthwise"])
+    return quantize_model(net, plan, scales)
+
+
+def calibration_batches(model: CTCModel, data_dir: str | Path, num_utts: int, seed: int = 0):
+    """``num_utts`` utterances of ``data_dir`` (a seeded random choice), each as a batch of one
+    after global CMVN: what ``rsqasr.quant.calibrate`` expects."""
+    import numpy as np
+
+    from rsqasr.dataio.dataset import FeatsTextDataset
+
+    ds = FeatsTextDataset(data_dir, text=None)
+    keys = sorted(ds.keys)
+    if num_utts and num_utts < len(keys):
+        keys = sorted(np.random.default_rng(seed).choice(keys, size=num_utts, replace=False).tolist())
+    out = []
+    with torch.no_grad():
+        for u in keys:
+            x = torch.from_numpy(np.array(ds.load(u).feats))[None]
+            lens = torch.tensor([x.shape[1]])
+            out.append(model.normalize(x, lens))
+    return out
+
+
 def load_asr(exp_dir: str | Path, model_file: str | Path) -> tuple[CTCModel, TextProcessor, dict]:
     exp_dir, model_file = Path(exp_dir), Path(model_file)
     cfg_path = exp_dir / "config.yaml"
@@ -26,6 +55,8 @@ def load_asr(exp_dir: str | Path, model_file: str | Path) -> tuple[CTCModel, Tex
     bpe = exp_dir / "bpe.model"
     text = TextProcessor(exp_dir / "tokens.txt", conf.get("token_type", "char"), bpe if bpe.is_file() else None)
     net = build_model(conf["model"], input_dim=conf["input_dim"], vocab_size=conf["vocab_size"])
+    if conf.get("quant"):  # an RSQ experiment: wrap the layers as in training, then load its scales too
+        quantize_net(net, conf["quant"])
     model = CTCModel(net, exp_dir / "cmvn.npy", specaug=None)
     try:
         state = torch.load(model_file, map_location="cpu", weights_only=False)

@@ -128,3 +128,27 @@ def sclite_counts(refs: dict[str, list[str]], hyps: dict[str, list[str]], work_d
             cor, sub, dele, ins = (int(x) for x in nums[:4])
             return Counts(ref=int(snt_wrd[1]), cor=cor, sub=sub, dele=dele, ins=ins)
     raise RuntimeError(f"no Sum line in {rsum}")
+
+
+def bootstrap_ci(ref_lens, errors, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the corpus error rate, resampling utterances."""
+    ref_lens, errors = np.asarray(ref_lens, float), np.asarray(errors, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(ref_lens), size=(n, len(ref_lens)))
+    rates = errors[idx].sum(1) / np.maximum(ref_lens[idx].sum(1), 1)
+    a = (1 - level) / 2
+    return float(np.quantile(rates, a)), float(np.quantile(rates, 1 - a))
+
+
+def paired_bootstrap(ref_lens, errors_a, errors_b, n: int = 1000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """CI of rate(b) - rate(a) over the same utterances resampled together, and the fraction
+    of resamples where b is not better than a (small: b is significantly better)."""
+    ref_lens = np.asarray(ref_lens, float)
+    ea, eb = np.asarray(errors_a, float), np.asarray(errors_b, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(ref_lens), size=(n, len(ref_lens)))
+    tot = np.maximum(ref_lens[idx].sum(1), 1)
+    diff = (eb[idx].sum(1) - ea[idx].sum(1)) / tot
+    a = (1 - level) / 2
+    return float(np.quantile(diff, a)), float(np.quantile(diff, 1 - a)), float((diff >= 0).mean())

@@ -98,3 +98,17 @@ def test_prefix_beam_search_matches_exhaustive_search():
         assert {k: v for k, v in got} == pytest.approx(exact)
         # beam 1 is not greedy in general, but the greedy path's prefix is found with a wide beam
         assert collapse(lp.argmax(1)) in dict(got)
+
+
+def test_bootstrap_intervals():
+    from rsqasr.scoring import bootstrap_ci, paired_bootstrap
+
+    refs = [10] * 200
+    errs = [1] * 100 + [3] * 100  # rate 0.2
+    lo, hi = bootstrap_ci(refs, errs)
+    assert lo < 0.2 < hi and hi - lo < 0.05
+    assert bootstrap_ci(refs, [2] * 200) == (0.2, 0.2)  # no spread, no interval
+    lo, hi, p = paired_bootstrap(refs, errs, [e - 1 for e in errs])  # b one error fewer everywhere
+    assert lo == pytest.approx(-0.1) and hi == pytest.approx(-0.1) and p == 0.0
+    lo, hi, p = paired_bootstrap(refs, errs, errs)
+    assert lo == hi == 0.0 and p == 1.0

@@ -3,8 +3,9 @@ pinyin syllable error rate with and without tones (what the acoustic model heard
 homophone choice). Uses the built-in aligner (sclite's costs) and, when sctk's sclite is
 installed, runs sclite too and reports both (they agree; a mismatch is logged as an error).
 
-Writes to --dir: result.txt (summary), result.json (numbers), align.txt (per-utterance
-alignments), and sclite's own outputs in sclite/.
+Writes to --dir: result.txt (summary), result.json (numbers, with a 95% bootstrap CI of the
+CER over utterances), align.txt (per-utterance alignments), per_utt.tsv (errors per utterance,
+for paired comparisons) and sclite's own outputs in sclite/.
 
 Usage:
     python -m rsqasr.bin.score --ref data/test/text --hyp exp/x/decode_test/hyp.txt --dir exp/x/decode_test
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from rsqasr.bin._cli import make_parser, run
 from rsqasr.data.datadir import DataDirError, read_kv
-from rsqasr.scoring import Counts, align, find_sclite, pinyin_syllables, sclite_counts
+from rsqasr.scoring import Counts, align, bootstrap_ci, find_sclite, pinyin_syllables, sclite_counts
 from rsqasr.utils.fileio import atomic_open, atomic_write_text
 
 
@@ -40,6 +41,7 @@ def main(args) -> None:
     totals = {"cer": Counts(), "pinyin_tone": Counts(), "pinyin_notone": Counts()}
     ref_tok, hyp_tok = {}, {}
     sent_err = 0
+    per_utt: list[tuple[str, int, int]] = []
     with atomic_open(out / "align.txt") as f:
         for utt, ref in refs.items():
             hyp = hyps.get(utt, "")
@@ -48,6 +50,7 @@ def main(args) -> None:
             a = align(r, h)
             totals["cer"] += a.counts
             sent_err += a.counts.errors > 0
+            per_utt.append((utt, a.counts.ref, a.counts.errors))
             if args.pinyin:
                 totals["pinyin_tone"] += align(pinyin_syllables(ref, True), pinyin_syllables(hyp, True)).counts
                 totals["pinyin_notone"] += align(pinyin_syllables(ref, False), pinyin_syllables(hyp, False)).counts
@@ -55,8 +58,12 @@ def main(args) -> None:
             f.write("REF: " + " ".join(x if x is not None else "*" for x, _ in a.pairs) + "\n")
             f.write("HYP: " + " ".join(y if y is not None else "*" for _, y in a.pairs) + "\n\n")
     c = totals["cer"]
-    result = {"utts": len(refs), "ref_chars": c.ref, "cer": c.rate, "cor": c.cor, "sub": c.sub, "del": c.dele,
-              "ins": c.ins, "sentence_error_rate": sent_err / max(len(refs), 1)}
+    with atomic_open(out / "per_utt.tsv") as f:
+        f.write("utt\tref_chars\terrors\n")
+        f.writelines(f"{u}\t{n}\t{e}\n" for u, n, e in per_utt)
+    ci = bootstrap_ci([n for _, n, _ in per_utt], [e for _, _, e in per_utt])
+    result = {"utts": len(refs), "ref_chars": c.ref, "cer": c.rate, "cer_ci95": list(ci), "cor": c.cor,
+              "sub": c.sub, "del": c.dele, "ins": c.ins, "sentence_error_rate": sent_err / max(len(refs), 1)}
     if args.pinyin:
         result["pinyin_ser_tone"] = totals["pinyin_tone"].rate
         result["pinyin_ser_notone"] = totals["pinyin_notone"].rate
@@ -71,7 +78,8 @@ def main(args) -> None:
                           s.errors, s.ref, c.errors, c.ref)
     lines = [f"# {args.hyp} vs {args.ref}",
              f"utterances {len(refs)}  characters {c.ref}",
-             f"CER {100 * c.rate:.2f}%  (Corr {c.cor}  Sub {c.sub}  Del {c.dele}  Ins {c.ins}  Err {c.errors})",
+             f"CER {100 * c.rate:.2f}%  (Corr {c.cor}  Sub {c.sub}  Del {c.dele}  Ins {c.ins}  Err {c.errors}; "
+             f"95% bootstrap CI {100 * ci[0]:.2f}-{100 * ci[1]:.2f})",
              f"sentence error rate {100 * result['sentence_error_rate']:.2f}%"]
     if args.pinyin:
         lines.append(f"pinyin syllable error rate: with tones {100 * result['pinyin_ser_tone']:.2f}%, "

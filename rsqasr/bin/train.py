@@ -24,6 +24,7 @@ import yaml
 
 from rsqasr.bin._cli import make_parser, run
 from rsqasr.ctc_model import CTCModel, cmvn_ark_to_npy
+from rsqasr.inference import calibration_batches, quantize_net
 from rsqasr.data.datadir import DataDirError
 from rsqasr.dataio.dataset import FeatsTextDataset
 from rsqasr.dataio.text import TextProcessor
@@ -63,7 +64,7 @@ def filter_trainable(ds: FeatsTextDataset, net: torch.nn.Module, max_frames: int
 
 
 def main(args) -> None:
-    conf = load_config(args.config)
+    conf = load_config(args.config, args.finetune_config)
     if args.seed is not None:
         conf["train"]["seed"] = args.seed
     d = init_distributed(args.ngpu)
@@ -81,35 +82,52 @@ def main(args) -> None:
     torch.manual_seed(conf["train"]["seed"])
     net = build_model(conf["model"], input_dim=input_dim, vocab_size=text.vocab_size)
     filter_trainable(train_set, net, conf["train"]["max_frames"])
-    meta = {"model": conf["model"], "input_dim": input_dim, "vocab_size": text.vocab_size}
-    if args.resume and (exp / "checkpoint.pt").is_file():
+    quant = conf["rsq"] if args.rsq else None
+    meta = {"model": conf["model"], "input_dim": input_dim, "vocab_size": text.vocab_size, "quant": quant}
+    resuming = args.resume and (exp / "checkpoint.pt").is_file()
+    if resuming:
         load_checkpoint(exp / "checkpoint.pt", meta)  # another model's experiment: stop before writing anything
+    if quant and not resuming and not args.init_checkpoint:
+        raise ValueError("--rsq true fine-tunes a trained model: give it with --init_checkpoint")
     if d.is_main:
         cmvn_ark_to_npy(args.cmvn, exp / "cmvn.npy")
         shutil.copyfile(args.token_list, exp / "tokens.txt")
         if args.bpe_model:
             shutil.copyfile(args.bpe_model, exp / "bpe.model")
         atomic_write_text(exp / "config.yaml", yaml.safe_dump(
-            {**conf, "input_dim": input_dim, "vocab_size": text.vocab_size, "token_type": args.token_type},
-            allow_unicode=True, sort_keys=False))
+            {**conf, "input_dim": input_dim, "vocab_size": text.vocab_size, "token_type": args.token_type,
+             "quant": quant}, allow_unicode=True, sort_keys=False))
     if d.world_size > 1:
         torch.distributed.barrier()
     model = CTCModel(net, exp / "cmvn.npy", conf["specaug"]).to(d.device)
-    nparams = sum(p.numel() for p in net.parameters())
-    logging.info("model %s: %.2f M parameters, input dim %d, vocabulary %d; %d train / %d valid utterances; "
-                 "%d process(es) on %s", conf["model"]["kind"], nparams / 1e6, input_dim, text.vocab_size,
-                 len(train_set), len(valid_set), d.world_size, d.device)
-    trainer = Trainer(conf, model, train_set, valid_set, text, exp, d, meta)
-    resumed = args.resume and trainer.resume()
-    if not resumed and args.init_checkpoint:
+    if not resuming and args.init_checkpoint:
         state = torch.load(args.init_checkpoint, map_location="cpu", weights_only=False)
         if isinstance(state, dict) and "model" in state and "format" in state:
-            state = load_checkpoint(Path(args.init_checkpoint), meta)["model"]
+            state = state["model"]
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise TrainingError(f"{args.init_checkpoint}: does not fit this model (missing {missing[:3]}..., "
                                 f"unexpected {unexpected[:3]}...)")
         logging.info("initialized from %s", args.init_checkpoint)
+    if quant:
+        scales = None
+        if not resuming:  # LSQ scales start from the KL calibration of the initial model
+            from rsqasr.quant import calibrate, make_plan
+
+            plan = make_plan(net, kind=quant["plan"], quantize_classifier=bool(quant["quantize_classifier"]),
+                             depthwise=quant["depthwise"])
+            scales = calibrate(net, plan, calibration_batches(model, args.train_dir, quant["calib_utts"]))
+        quantize_net(net, quant, scales)
+        model.to(d.device)
+        logging.info("RSQ: %d quantized layers (%s plan), beta %g\n%s", len(net.quant_plan.quantized_layers()),
+                     quant["plan"], quant["beta"], net.quant_plan.table())
+    nparams = sum(p.numel() for p in net.parameters())
+    logging.info("model %s: %.2f M parameters, input dim %d, vocabulary %d; %d train / %d valid utterances; "
+                 "%d process(es) on %s", conf["model"]["kind"], nparams / 1e6, input_dim, text.vocab_size,
+                 len(train_set), len(valid_set), d.world_size, d.device)
+    trainer = Trainer(conf, model, train_set, valid_set, text, exp, d, meta)
+    if resuming:
+        trainer.resume()
     trainer.train()
     avg = trainer.finish()
     logging.info("finished after %d steps; averaged model: %s", trainer.state["step"], avg)
@@ -131,6 +149,11 @@ def get_parser():
     p.add_argument("--resume", type=str2bool, default=True, help="continue from exp_dir/checkpoint.pt if present")
     p.add_argument("--init_checkpoint", default=None, help="initialize the weights from this model (fine-tuning)")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
+    p.add_argument("--finetune_config", default=None,
+                   help="a config whose optim/scheduler/train/rsq sections override --config's (fine-tuning)")
+    p.add_argument("--rsq", type=str2bool, default=False,
+                   help="RSQ fine-tuning: wrap the layers with LSQ fake quantization (the config's rsq section), "
+                        "scales initialized by KL calibration of --init_checkpoint")
     return p
 
 

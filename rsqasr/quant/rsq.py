@@ -240,7 +240,9 @@ def get_scales(net: nn.Module) -> dict:
 
 def save_quant(path: str | Path, plan: QuantPlan, scales: dict) -> None:
     """One JSON file holding the plan (with its graph) and the scales."""
-    Path(path).write_text(json.dumps({"plan": plan.to_dict(), "scales": scales}, indent=1) + "\n")
+    from rsqasr.utils.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps({"plan": plan.to_dict(), "scales": scales}, indent=1) + "\n")
 
 
 def load_quant(path: str | Path) -> tuple[QuantPlan, dict]:

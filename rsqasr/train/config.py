@@ -30,6 +30,13 @@ DEFAULTS: dict = {
         "power": 1.0,           # poly decay: lr * (1 - step / total_steps) ** power
         "final_lr_ratio": 0.01, # floor of the decay, as a fraction of lr
     },
+    "rsq": {                        # RSQ fine-tuning (rsqasr.bin.train --rsq true)
+        "plan": "wino",             # wino | int8_gemm
+        "beta": 0.25,               # weight of the quantization-noise loss (0: RSQ-dagger)
+        "quantize_classifier": False,
+        "depthwise": "int8",        # the DFSMN memory: int8 | fp32
+        "calib_utts": 200,          # utterances of the training set for the KL initialization
+    },
     "train": {
         "epochs": 20,
         "max_steps": 0,             # > 0: stop after this many optimizer steps (paper RSQ: 3000)
@@ -69,8 +76,7 @@ def _merge(path: Path, defaults: dict, given: dict, where: str) -> dict:
     return out
 
 
-def load_config(path: str | Path) -> dict:
-    path = Path(path)
+def _read(path: Path) -> dict:
     try:
         given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as e:
@@ -79,7 +85,20 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(given, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    conf = _merge(path, DEFAULTS, given, "")
+    return given
+
+
+def load_config(path: str | Path, override: str | Path | None = None) -> dict:
+    """The config at ``path``; sections of ``override`` (e.g. an RSQ fine-tuning config with
+    its own optim/scheduler/train/rsq) replace keys of it. ``override`` may not change the model."""
+    path = Path(path)
+    conf = _merge(path, DEFAULTS, _read(path), "")
+    if override is not None:
+        override = Path(override)
+        given = _read(override)
+        if "model" in given:
+            raise ConfigError(f"{override}: a fine-tuning config may not change 'model'")
+        conf = _merge(override, conf, given, "")
     if not conf["model"] or "kind" not in conf["model"]:
         raise ConfigError(f"{path}: 'model' needs a 'kind' (convdfsmn or wav2letter)")
     return conf

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from rsqasr.ctc_model import CTCModel, greedy_ids
+from rsqasr.quant import constrain_scales_, quant_noise_loss
 from rsqasr.dataio.dataset import BucketBatchSampler, FeatsTextDataset, collate
 from rsqasr.dataio.text import TextProcessor
 from rsqasr.scoring import Counts, align
@@ -126,6 +127,9 @@ class Trainer:
         from espnet2.train.reporter import Reporter
 
         self.reporter = Reporter()
+        # RSQ fine-tuning: the net's layers were wrapped by rsqasr.quant.quantize_model
+        self.quantized = hasattr(model.net, "quant_plan")
+        self.rsq_beta = float(conf["rsq"]["beta"]) if self.quantized else 0.0
         self.state = {"epoch": 1, "batch": 0, "step": 0, "bad_in_a_row": 0, "bad_total": 0,
                       "epoch_loss_sum": 0.0, "epoch_utts": 0}
 
@@ -196,6 +200,8 @@ class Trainer:
                     continue
                 st["bad_in_a_row"] = 0
                 loss = losses.sum() / len(keys)
+                if self.rsq_beta > 0:
+                    loss = loss + self.rsq_beta * quant_noise_loss(self.model.net)
                 (loss / self.accum).backward()
                 st["epoch_loss_sum"] += float(losses.detach().sum())
                 st["epoch_utts"] += len(keys)
@@ -208,6 +214,8 @@ class Trainer:
                         self.optim.zero_grad(set_to_none=True)
                         continue
                 self.optim.step()
+                if self.quantized:
+                    constrain_scales_(self.model.net)
                 self.sched.step()
                 self.optim.zero_grad(set_to_none=True)
                 st["step"] += 1
