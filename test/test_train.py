@@ -160,8 +160,28 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
         assert (d / "result.txt").is_file() and (d / "align.txt").is_file()
         assert len((d / "hyp.txt").read_text(encoding="utf-8").splitlines()) == len((corpus / f"data/{s}/text").read_text(encoding="utf-8").splitlines())
     results = (corpus / "RESULTS.md").read_text(encoding="utf-8")
-    row = [line for line in results.splitlines() if line.startswith("| train_tiny |")]
-    assert len(row) == 1 and "| convdfsmn |" in row[0] and "beam 3" in row[0]
+    assert "### train_tiny (convdfsmn, " in results
+    row = [line for line in results.splitlines() if line.startswith("| FP32 |")]
+    assert len(row) == 1 and "beam 3" in row[0]
     p = run(args, cwd=corpus)
     assert "already trained; skipping" in p.stdout
-    assert (corpus / "RESULTS.md").read_text(encoding="utf-8").count("| train_tiny |") == 1
+    assert (corpus / "RESULTS.md").read_text(encoding="utf-8").count("### train_tiny") == 1
+
+    # stages 5 (PTQ) and 6 (RSQ with beta 0 and 0.25), decoded through the integer reference
+    rsq = corpus / "conf" / "rsq_tiny.yaml"
+    rsq.write_text(yaml.safe_dump({"rsq": {"calib_utts": 3}, "optim": {"lr": 0.001},
+                                   "train": {"epochs": 1, "keep_nbest": 1}}))
+    p = run([*args[:2], "5", args[3], "6", *args[5:], "--rsq_config", "conf/rsq_tiny.yaml", "--calib_utts", "4"],
+            cwd=corpus)
+    assert "Stage 5: post-training quantization" in p.stdout and "RSQ fine-tuning" in p.stdout
+    plan = json.loads((corpus / "exp/train_tiny/ptq_wino/quant.json").read_text())["plan"]
+    schemes = {lp["scheme"] for lp in plan["layers"]}
+    assert {"wino23", "int8", "fp32"} <= schemes
+    rsq_conf = yaml.safe_load((corpus / "exp/train_tiny_rsq_beta0.25/config.yaml").read_text())
+    assert rsq_conf["quant"]["beta"] == 0.25 and rsq_conf["model"] == TINY_MODEL
+    assert "decoding through the integer reference" in \
+        (corpus / "exp/train_tiny_rsq_beta0/decode_test_beam3/log/decode.1.log").read_text()
+    table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "beam 3" in line]
+    assert [r.split(" | ")[:2] for r in rows] == [["| FP32", "-"], ["| INT8 GEMM", "PTQ"], ["| INT8 Wino", "PTQ"],
+                                                  ["| INT8 Wino", "RSQ† (beta=0)"], ["| INT8 Wino", "RSQ"]]

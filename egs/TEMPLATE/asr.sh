@@ -39,6 +39,10 @@ nproc=1               # training processes (> 1: DDP through torchrun)
 decode_model=valid.cer.ave.pth  # model file in the experiment dir to decode with
 decode_mode=beam      # greedy | beam (CTC prefix beam search)
 beam=10               # beam size
+# Stage 5-6: quantization
+calib_utts=200        # utterances of the training set for KL calibration (PTQ)
+rsq_config=conf/tuning/rsq.yaml  # RSQ fine-tuning settings (optim/scheduler/train/rsq sections)
+rsq_betas="0 0.25"    # noise-loss weights to fine-tune with (0: the paper's RSQ-dagger)
 
 help_message=$(cat <<EOM
 Usage: $0 [options]
@@ -49,6 +53,10 @@ Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless -
   2  features:  80-dim fbank (ark/scp, --nj jobs), speed perturbation, global CMVN, token list
   3  pretrain:  FP32 CTC training of --train_config (optionally on --pretrain_set first)
   4  decode:    decode --test_sets with the averaged model, score CER, update RESULTS.md
+  5  ptq:       KL-calibrated post-training quantization (INT8 GEMM and INT8 Winograd plans),
+                decoded through the bit-exact integer reference
+  6  rsq:       RSQ fine-tuning (LSQ, [-42,42] weights, [-63,63] activations, noise loss) for
+                each --rsq_betas, decoded through the integer reference
 
 Options (template default in brackets; the recipe's conf/asr.conf may set others):
   --stage N            [$stage]
@@ -77,6 +85,9 @@ Options (template default in brackets; the recipe's conf/asr.conf may set others
   --decode_model FILE  [$decode_model]
   --decode_mode M      greedy | beam [$decode_mode]
   --beam N             [$beam]
+  --calib_utts N       [$calib_utts]
+  --rsq_config FILE    [$rsq_config]
+  --rsq_betas "B ..."  [$rsq_betas]
   --config FILE        read options from FILE first
 EOM
 )
@@ -209,8 +220,8 @@ if run_stage 2; then
   fi
 fi
 
-[ -n "$train_config" ] || { [ "$stop_stage" -lt 3 ] || [ "$stage" -gt 4 ]; } || \
-  { log "Error: stages 3-4 need --train_config conf/train_<model>.yaml"; exit 2; }
+[ -n "$train_config" ] || [ "$stop_stage" -lt 3 ] || \
+  { log "Error: stages 3 and later need --train_config conf/train_<model>.yaml"; exit 2; }
 exp_name=$(basename "${train_config%.*}")
 exp=exp/$exp_name
 
@@ -243,27 +254,69 @@ if run_stage 3; then
   fi
 fi
 
-if run_stage 4; then
-  log "Stage 4: decode $test_sets with $exp/$decode_model ($decode_mode)"
-  [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
+decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method> [rsqasr.bin.decode options]
+  local mexp=$1 out=$2 quant=$3 method=$4; shift 4
+  local tag set dir n i
   tag=${decode_mode}$( [ "$decode_mode" = beam ] && echo "$beam" )
   for set in $test_sets; do
-    dir=$exp/decode_${set}_$tag
+    dir=$out/decode_${set}_$tag
     n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
     rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
     # shellcheck disable=SC2046
     utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
     ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
-      python -m rsqasr.bin.decode --exp_dir "$exp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
-        --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam"
+      python -m rsqasr.bin.decode --exp_dir "$mexp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
+        --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam" "$@"
     for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
     python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
-    printf '{"set": "%s", "tag": "%s", "decode": "%s", "model_file": "%s"}\n' "$set" "$tag" \
-      "$decode_mode$( [ "$decode_mode" = beam ] && echo " beam $beam"), $decode_model" "$exp/$decode_model" > "$dir/decode_info.json"
+    python - "$dir/decode_info.json" "$set" "$tag" "$decode_mode$( [ "$decode_mode" = beam ] && echo " beam $beam")" \
+      "$mexp/$decode_model" "$exp_name" "$quant" "$method" <<'PY'
+import json, sys
+keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
+json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
+PY
     rm -rf "$dir/split"
-    log "$set: $(sed -n 3p "$dir/result.txt")"
+    log "$out $set: $(sed -n 3p "$dir/result.txt")"
   done
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
+}
+
+if run_stage 4; then
+  log "Stage 4: decode $test_sets with $exp/$decode_model ($decode_mode)"
+  [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
+  decode_sets "$exp" "$exp" FP32 -
+fi
+
+if run_stage 5; then
+  log "Stage 5: post-training quantization of $exp/$decode_model (KL calibration on $calib_utts utterances)"
+  [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
+  for plan in int8_gemm wino; do
+    qdir=$exp/ptq_$plan
+    python -m rsqasr.bin.quantize --exp_dir "$exp" --model "$decode_model" --plan "$plan" \
+      --calib_dir "data/$train_data" --calib_utts "$calib_utts" --out "$qdir/quant.json" > "$qdir.log" 2>&1 \
+      || { tail -n 20 "$qdir.log"; log "Error: quantization failed, see $qdir.log"; exit 1; }
+    if [ "$plan" = wino ]; then name="INT8 Wino"; else name="INT8 GEMM"; fi
+    decode_sets "$exp" "$qdir" "$name" PTQ --quant "$qdir/quant.json"
+  done
+fi
+
+if run_stage 6; then
+  [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
+  [ -f "$rsq_config" ] || { log "Error: --rsq_config $rsq_config not found"; exit 1; }
+  for beta in $rsq_betas; do
+    rexp=${exp}_rsq_beta$beta
+    settings="config=$(cat "$train_config" "$rsq_config" | md5sum | cut -c1-12) init=$(md5sum < "$exp/$decode_model" | cut -c1-12)"
+    if stage_is_done "stage6_rsq_${exp_name}_$beta" "$settings"; then
+      log "Stage 6: $rexp already fine-tuned; skipping the training"
+    else
+      log "Stage 6: RSQ fine-tuning of $exp/$decode_model with beta=$beta -> $rexp"
+      train_model "$train_data" "$rexp" --rsq true --finetune_config "$rsq_config" --rsq_beta "$beta" \
+        --init_checkpoint "$exp/$decode_model"
+      mark_done "stage6_rsq_${exp_name}_$beta" "$settings"
+    fi
+    if [ "$(python -c "print(float('$beta') == 0)")" = True ]; then method="RSQ† (beta=0)"; else method=RSQ; fi
+    decode_sets "$rexp" "$rexp" "INT8 Wino" "$method"
+  done
 fi
 
 log "Successfully finished stages $stage..$stop_stage in ${SECONDS}s"

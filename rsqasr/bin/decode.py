@@ -24,6 +24,7 @@ from rsqasr.ctc_model import greedy_ids
 from rsqasr.data.datadir import DataDirError, read_kv
 from rsqasr.decoding import ctc_prefix_beam_search
 from rsqasr.inference import load_asr
+from rsqasr.quant import IntModel, load_quant, quantize_model
 from rsqasr.utils.fileio import atomic_open
 from rsqasr.utils.log import progress_enabled
 
@@ -34,6 +35,19 @@ def main(args) -> None:
     model_file = Path(args.model) if Path(args.model).is_absolute() or Path(args.model).exists() else exp / args.model
     model, text, conf = load_asr(exp, model_file)
     net = model.net
+    intmodel = None
+    if args.quant:  # PTQ: the float model with a plan and calibrated scales
+        if hasattr(net, "quant_plan"):
+            raise ValueError(f"{exp} is already quantization-aware (RSQ); --quant is for FP32 experiments")
+        plan, scales = load_quant(args.quant)
+        if args.engine == "intref":
+            intmodel = IntModel.from_float(net, plan, scales)
+        else:
+            quantize_model(net, plan, scales)
+    elif hasattr(net, "quant_plan") and args.engine == "intref":
+        intmodel = IntModel.from_fake_quant(net)
+    if intmodel is not None:
+        logging.info("decoding through the integer reference (%s plan)", intmodel.plan.kind)
     feats_scp = Path(args.feats_scp)
     entries = read_kv(feats_scp)
     items = []
@@ -66,7 +80,17 @@ def main(args) -> None:
                 x = torch.zeros(len(ok), int(lens.max()), conf["input_dim"])
                 for i, (_, m) in enumerate(ok):
                     x[i, : m.shape[0]] = torch.from_numpy(m)
-                logits, out_lens = model.logits(x, lens)
+                if intmodel is None:
+                    logits, out_lens = model.logits(x, lens)
+                else:  # batch 1 per utterance, as the engine runs
+                    outs = []
+                    for i in range(len(ok)):
+                        xi, _ = model.normalize(x[i: i + 1, : int(lens[i])], lens[i: i + 1])
+                        outs.append(torch.from_numpy(intmodel.run(xi[0].numpy())))
+                    out_lens = torch.tensor([o.shape[0] for o in outs])
+                    logits = torch.zeros(len(outs), int(out_lens.max()), outs[0].shape[1])
+                    for i, o in enumerate(outs):
+                        logits[i, : o.shape[0]] = o
                 if args.mode == "greedy":
                     seqs = greedy_ids(logits, out_lens)
                 else:
@@ -96,6 +120,9 @@ def get_parser():
     p.add_argument("--beam", type=int, default=10)
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--num_threads", type=int, default=1, help="torch threads per job")
+    p.add_argument("--quant", default=None, help="PTQ: quant.json (plan + scales) from rsqasr.bin.quantize")
+    p.add_argument("--engine", choices=["intref", "torch"], default="intref",
+                   help="quantized models: the bit-exact integer reference, or torch fake quantization")
     return p
 
 

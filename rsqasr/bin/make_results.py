@@ -1,9 +1,12 @@
-"""Collect the scored decodes of a recipe's experiments into its RESULTS.md.
+"""Collect the scored decodes of a recipe's experiments into its RESULTS.md, as the paper's
+Table 2: per model, the rows FP32, INT8 GEMM PTQ, INT8 Wino PTQ, INT8 Wino RSQ (beta=0, the
+paper's RSQ-dagger) and INT8 Wino RSQ, with CER on dev and test, 95% bootstrap confidence
+intervals over utterances, and the paired-bootstrap difference to the FP32 row.
 
-Every ``<exp_root>/<exp>/decode_<set>_<tag>/result.json`` (written by rsqasr.bin.score) with
-its ``decode_info.json`` becomes part of one row per (experiment, decoding); the table is
-written between the markers ``<!-- results:begin -->`` and ``<!-- results:end -->`` of the
-RESULTS.md (added at the end if absent), so hand-written text around it is kept.
+Reads every ``<exp_root>/**/decode_*/result.json`` with its ``decode_info.json`` and
+``per_utt.tsv`` (written by the recipe's decode stages and rsqasr.bin.score). The table goes
+between ``<!-- results:begin -->`` and ``<!-- results:end -->`` (added at the end of the file
+if absent), so hand-written text around it is kept.
 
 Usage:
     python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
@@ -19,9 +22,13 @@ import torch
 import yaml
 
 from rsqasr.bin._cli import make_parser, run
+from rsqasr.scoring import paired_bootstrap
 from rsqasr.utils.fileio import atomic_write_text
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# (quantization, method) in the paper's row order; RSQ-dagger is RSQ without the noise loss (beta=0)
+ROW_ORDER = [("FP32", "-"), ("INT8 GEMM", "PTQ"), ("INT8 Wino", "PTQ"), ("INT8 Wino", "RSQ† (beta=0)"),
+             ("INT8 Wino", "RSQ")]
 
 
 def count_params(model_file: Path) -> int | None:
@@ -31,67 +38,93 @@ def count_params(model_file: Path) -> int | None:
         return None
     if "model" in state and "format" in state:
         state = state["model"]
-    return sum(v.numel() for k, v in state.items() if k.startswith("net.") and v.is_floating_point())
+    return sum(v.numel() for k, v in state.items()
+               if k.startswith("net.") and v.is_floating_point() and "quant" not in k)
 
 
-def collect(exp_root: Path) -> list[dict]:
-    rows: dict[tuple[str, str], dict] = {}
-    for res in sorted(exp_root.glob("*/decode_*/result.json")):
+def per_utt(d: Path) -> dict[str, tuple[int, int]]:
+    lines = (d / "per_utt.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return {u: (int(n), int(e)) for u, n, e in (line.split("\t") for line in lines)}
+
+
+def collect(exp_root: Path) -> dict[str, dict]:
+    """{base experiment: {"kind", "params", "rows": {(quant, method, decode): {set: entry}}}}"""
+    out: dict[str, dict] = {}
+    for res in sorted(exp_root.glob("**/decode_*/result.json")):
         d = res.parent
         info_path = d / "decode_info.json"
-        if not info_path.is_file():
+        if not info_path.is_file() or not (d / "per_utt.tsv").is_file():
             continue
         info = json.loads(info_path.read_text())
-        result = json.loads(res.read_text())
-        exp = d.parent
-        key = (exp.name, info["tag"])
-        row = rows.setdefault(key, {"exp": exp.name, "tag": info["tag"], "decode": info["decode"], "sets": {}})
-        conf_path = exp / "config.yaml"
-        if conf_path.is_file() and "kind" not in row:
-            conf = yaml.safe_load(conf_path.read_text(encoding="utf-8"))
-            row["kind"] = conf["model"]["kind"]
-            row["params"] = count_params(Path(info["model_file"]))
-        row["sets"][info["set"]] = result
-    return list(rows.values())
+        base = out.setdefault(info["base"], {"rows": {}})
+        conf_path = exp_root / info["base"] / "config.yaml"
+        if "kind" not in base and conf_path.is_file():
+            base["kind"] = yaml.safe_load(conf_path.read_text(encoding="utf-8"))["model"]["kind"]
+            base["params"] = count_params(Path(info["model_file"]))
+        row = base["rows"].setdefault((info["quant"], info["method"], info["decode"]), {})
+        row[info["set"]] = {"result": json.loads(res.read_text()), "per_utt": per_utt(d), "dir": str(d)}
+    return out
 
 
-def table(rows: list[dict]) -> str:
-    sets = sorted({s for r in rows for s in r["sets"]}, key=lambda s: (s != "dev", s != "test", s))
-    head = ["experiment", "model", "params (M)", "decoding"]
+def fmt_cer(entry: dict) -> str:
+    r = entry["result"]
+    lo, hi = r["cer_ci95"]
+    return f"{100 * r['cer']:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def fmt_delta(entry: dict, ref: dict | None) -> str:
+    if ref is None or entry is ref:
+        return ""
+    utts = sorted(set(entry["per_utt"]) & set(ref["per_utt"]))
+    lens = [ref["per_utt"][u][0] for u in utts]
+    lo, hi, p = paired_bootstrap(lens, [ref["per_utt"][u][1] for u in utts], [entry["per_utt"][u][1] for u in utts])
+    d = entry["result"]["cer"] - ref["result"]["cer"]
+    sig = "yes" if (lo > 0 or hi < 0) else "no"
+    return f"{100 * d:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] {sig}"
+
+
+def table(name: str, base: dict) -> str:
+    sets = sorted({s for row in base["rows"].values() for s in row}, key=lambda s: (s != "dev", s != "test", s))
+    params = f", {base['params'] / 1e6:.2f} M parameters" if base.get("params") else ""
+    lines = [f"### {name} ({base.get('kind', '?')}{params})", ""]
+    head = ["quantization", "method", "decoding"]
     for s in sets:
-        head += [f"{s} CER %", f"{s} pinyin SER % (tone / no tone)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r["exp"], r.get("kind", "?"), f"{r['params'] / 1e6:.2f}" if r.get("params") else "?", r["decode"]]
+        head += [f"{s} CER % [95% CI]", f"{s} Δ vs FP32 [95% CI] sig."]
+    head.append("test pinyin SER % (tone / no tone)")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    def order(k):
+        return (ROW_ORDER.index(k[:2]) if k[:2] in ROW_ORDER else len(ROW_ORDER), k)
+
+    for quant, method, decode in sorted(base["rows"], key=order):
+        row = base["rows"][(quant, method, decode)]
+        ref = base["rows"].get(("FP32", "-", decode))
+        cells = [quant, method, decode]
         for s in sets:
-            x = r["sets"].get(s)
-            if x is None:
-                cells += ["", ""]
-                continue
-            cells.append(f"{100 * x['cer']:.2f}")
-            if "pinyin_ser_tone" in x:
-                cells.append(f"{100 * x['pinyin_ser_tone']:.2f} / {100 * x['pinyin_ser_notone']:.2f}")
-            else:
-                cells.append("")
+            e = row.get(s)
+            cells += [fmt_cer(e) if e else "", fmt_delta(e, ref.get(s) if ref else None) if e else ""]
+        t = row.get("test", {}).get("result", {})
+        cells.append(f"{100 * t['pinyin_ser_tone']:.2f} / {100 * t['pinyin_ser_notone']:.2f}" if "pinyin_ser_tone" in t else "")
         lines.append("| " + " | ".join(cells) + " |")
-    utts = {s: next(r["sets"][s]["utts"] for r in rows if s in r["sets"]) for s in sets}
-    lines.append("")
-    lines.append("Test sets: " + ", ".join(f"{s} {n} utterances" for s, n in utts.items()) +
-                 ". CER from rsqasr.bin.score (sclite's alignment costs).")
+    n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
+    lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile bootstrap "
+              "over utterances (1,000 resamples); Δ: paired bootstrap against the FP32 row with the same "
+              "decoding, 'sig.' = its 95% CI excludes 0. Quantized rows are decoded by the bit-exact integer "
+              "reference (rsqasr.quant.intref)."]
     return "\n".join(lines)
 
 
 def main(args) -> None:
-    rows = collect(Path(args.exp_root))
+    bases = collect(Path(args.exp_root))
     path = Path(args.results)
-    old = path.read_text(encoding="utf-8") if path.is_file() else f"# Results\n"
-    body = f"{BEGIN}\n{table(rows) if rows else 'No scored decodes yet.'}\n{END}"
+    old = path.read_text(encoding="utf-8") if path.is_file() else "# Results\n"
+    body = "\n\n".join(table(n, b) for n, b in sorted(bases.items())) if bases else "No scored decodes yet."
+    body = f"{BEGIN}\n{body}\n{END}"
     if BEGIN in old and END in old:
         new = old[: old.index(BEGIN)] + body + old[old.index(END) + len(END):]
     else:
         new = old.rstrip("\n") + "\n\n" + body + "\n"
     atomic_write_text(path, new)
-    logging.info("%s: %d result rows", path, len(rows))
+    logging.info("%s: tables for %d models", path, len(bases))
 
 
 def get_parser():

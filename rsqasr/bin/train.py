@@ -67,6 +67,8 @@ def main(args) -> None:
     conf = load_config(args.config, args.finetune_config)
     if args.seed is not None:
         conf["train"]["seed"] = args.seed
+    if args.rsq_beta is not None:
+        conf["rsq"]["beta"] = args.rsq_beta
     d = init_distributed(args.ngpu)
     exp = Path(args.exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
@@ -154,6 +156,7 @@ def get_parser():
     p.add_argument("--rsq", type=str2bool, default=False,
                    help="RSQ fine-tuning: wrap the layers with LSQ fake quantization (the config's rsq section), "
                         "scales initialized by KL calibration of --init_checkpoint")
+    p.add_argument("--rsq_beta", type=float, default=None, help="override rsq.beta (0: RSQ without the noise loss)")
     return p
 
 
