@@ -260,3 +260,27 @@ def test_ctc_training_lowers_loss(kind):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+@pytest.mark.parametrize("kind", ["convdfsmn", "wav2letter"])
+def test_batchnorm_folds_into_the_convs_exactly(kind):
+    from rsqasr.models.common import fold_batchnorm
+
+    torch.manual_seed(0)
+    net = tiny(kind, batch_norm=True)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bns
+    for bn in bns:  # statistics as if trained
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    x, lens = torch.randn(2, 57, 20), torch.tensor([57, 40])
+    before, out_lens = net(x, lens)
+    assert fold_batchnorm(net) == len(bns)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
+    after, _ = net(x, lens)
+    for b, n in enumerate(out_lens.tolist()):
+        torch.testing.assert_close(after[b, :n], before[b, :n], rtol=1e-4, atol=1e-4)
+    assert fold_batchnorm(net) == 0

@@ -119,10 +119,12 @@ def _quantized(conf, plan_kw, seed=0, dim=20, vocab=12, per_utt=3, method="kl"):
 
 CASES = [(TINY_DFSMN, {}, "kl"), (TINY_W2L, {}, "kl"),
          (TINY_DFSMN, {"kind": "int8_gemm", "quantize_classifier": True, "weight_per_channel": True}, "max"),
-         (TINY_W2L, {"quantize_classifier": True}, "max"), (TINY_DFSMN, {"depthwise": "fp32"}, "max")]
+         (TINY_W2L, {"quantize_classifier": True}, "max"), (TINY_DFSMN, {"depthwise": "fp32"}, "max"),
+         ({**TINY_DFSMN, "batch_norm": True}, {}, "kl")]  # BatchNorm folded into the convs by make_plan
 
 
-@pytest.mark.parametrize("conf,plan_kw,method", CASES, ids=["dfsmn-wino", "w2l-wino", "dfsmn-gemm-pc-cls", "w2l-cls", "dfsmn-fp32-memory"])
+@pytest.mark.parametrize("conf,plan_kw,method", CASES, ids=["dfsmn-wino", "w2l-wino", "dfsmn-gemm-pc-cls", "w2l-cls",
+                                                            "dfsmn-fp32-memory", "dfsmn-bn-wino"])
 def test_intref_matches_fake_quant_model(conf, plan_kw, method):
     net = _quantized(conf, plan_kw, method=method).eval()
     torch.manual_seed(7)

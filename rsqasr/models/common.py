@@ -104,7 +104,7 @@ class ConvLayer(nn.Module):
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                 bias: bool = True, relu: bool = True, dropout: float = 0.0):
+                 bias: bool = True, relu: bool = True, dropout: float = 0.0, batch_norm: bool = False):
         super().__init__()
         if stride == 1:
             left, right = same_padding(kernel)
@@ -114,6 +114,9 @@ class ConvLayer(nn.Module):
         self.conv = nn.Conv1d(cin, cout, kernel, stride=stride, groups=groups, bias=bias,
                               padding=0 if self.extra_pad else left)
         self.relu = relu
+        # conv -> BatchNorm -> ReLU while training; fold_batchnorm() merges it into the conv
+        # (an affine map per channel), so inference and the INT8 engine see a plain conv.
+        self.bn = nn.BatchNorm1d(cout) if batch_norm else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
         self.spec = ConvSpec(kernel, stride, left + right)
 
@@ -123,11 +126,35 @@ class ConvLayer(nn.Module):
         if self.extra_pad:
             x = F.pad(x, self.extra_pad)
         y = self.conv(x)
+        if self.bn is not None:
+            y = self.bn(y)
         if self.relu:
             y = torch.relu(y)
         if self.dropout is not None:
             y = self.dropout(y)
         return y, self.spec.out_len(lens)
+
+
+@torch.no_grad()
+def fold_batchnorm(net: nn.Module) -> int:
+    """Merge every ConvLayer's BatchNorm (its running statistics) into its conv, in place:
+    w' = w * g / sqrt(var + eps) per output channel, b' = (b - mean) * g / sqrt(var + eps) + beta.
+    Returns how many were folded; a net without BatchNorm is left as it is."""
+    n = 0
+    for m in net.modules():
+        if isinstance(m, ConvLayer) and m.bn is not None:
+            bn, conv = m.bn, m.conv
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.view(-1, 1, 1))
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            new_bias = (bias - bn.running_mean) * scale + bn.bias
+            if conv.bias is None:
+                conv.bias = nn.Parameter(new_bias)
+            else:
+                conv.bias.copy_(new_bias)
+            m.bn = None
+            n += 1
+    return n
 
 
 class CTCConvModel(nn.Module):

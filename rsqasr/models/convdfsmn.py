@@ -84,6 +84,7 @@ class ConvDFSMNConfig:
     memory_size: int = 21              # m: kernel of the depthwise memory (odd: symmetric)
     output_size: int = 768             # ReLU layer before the classifier; 0 = classifier on p
     dropout: float = 0.0               # after ReLUs, training only
+    batch_norm: bool = False           # BatchNorm before each ReLU while training; folded into the conv for inference
 
     def validate(self) -> None:
         for name in ("front_channels", "front_kernel", "unit_kernel", "num_blocks", "hidden_size",
@@ -103,9 +104,9 @@ class ConvDFSMNConfig:
 class Unit(nn.Module):
     """conv (k, cin->w) + ReLU, then linear 1x1 projection (w->cout); residual when cin == cout."""
 
-    def __init__(self, cin: int, width: int, cout: int, kernel: int, dropout: float):
+    def __init__(self, cin: int, width: int, cout: int, kernel: int, dropout: float, batch_norm: bool = False):
         super().__init__()
-        self.conv = ConvLayer(cin, width, kernel, dropout=dropout)
+        self.conv = ConvLayer(cin, width, kernel, dropout=dropout, batch_norm=batch_norm)
         self.projection = ConvLayer(width, cout, 1, bias=False, relu=False)
         self.residual = cin == cout
 
@@ -118,9 +119,9 @@ class Unit(nn.Module):
 class DFSMNBlock(nn.Module):
     """hidden 1x1 (p->c) + ReLU, projection 1x1 (c->p), memory m + q + depthwise(q)."""
 
-    def __init__(self, proj: int, hidden: int, memory: int, dropout: float):
+    def __init__(self, proj: int, hidden: int, memory: int, dropout: float, batch_norm: bool = False):
         super().__init__()
-        self.hidden = ConvLayer(proj, hidden, 1, dropout=dropout)
+        self.hidden = ConvLayer(proj, hidden, 1, dropout=dropout, batch_norm=batch_norm)
         self.projection = ConvLayer(hidden, proj, 1, bias=False, relu=False)
         self.memory = ConvLayer(proj, proj, memory, groups=proj, bias=False, relu=False)
 
@@ -137,18 +138,20 @@ class ConvDFSMN(CTCConvModel):
         cfg = cfg or ConvDFSMNConfig()
         cfg.validate()
         self.cfg = cfg
-        fc = cfg.front_channels
+        fc, bn = cfg.front_channels, cfg.batch_norm
         self.subsample = nn.ModuleList([
-            ConvLayer(input_dim, fc, cfg.front_kernel, stride=2, dropout=cfg.dropout),
-            ConvLayer(fc, fc, cfg.front_kernel, stride=2, dropout=cfg.dropout)])
-        self.context = ConvLayer(fc, fc, cfg.context_kernel, dropout=cfg.dropout) if cfg.context_kernel else None
+            ConvLayer(input_dim, fc, cfg.front_kernel, stride=2, dropout=cfg.dropout, batch_norm=bn),
+            ConvLayer(fc, fc, cfg.front_kernel, stride=2, dropout=cfg.dropout, batch_norm=bn)])
+        self.context = ConvLayer(fc, fc, cfg.context_kernel, dropout=cfg.dropout, batch_norm=bn) \
+            if cfg.context_kernel else None
         widths = cfg.unit_widths
         self.units = nn.ModuleList(
-            Unit(fc, w, cfg.proj_size if i == len(widths) - 1 else fc, cfg.unit_kernel, cfg.dropout)
+            Unit(fc, w, cfg.proj_size if i == len(widths) - 1 else fc, cfg.unit_kernel, cfg.dropout, bn)
             for i, w in enumerate(widths))
-        self.blocks = nn.ModuleList(DFSMNBlock(cfg.proj_size, cfg.hidden_size, cfg.memory_size, cfg.dropout)
+        self.blocks = nn.ModuleList(DFSMNBlock(cfg.proj_size, cfg.hidden_size, cfg.memory_size, cfg.dropout, bn)
                                     for _ in range(cfg.num_blocks))
-        self.output = ConvLayer(cfg.proj_size, cfg.output_size, 1, dropout=cfg.dropout) if cfg.output_size else None
+        self.output = ConvLayer(cfg.proj_size, cfg.output_size, 1, dropout=cfg.dropout, batch_norm=bn) \
+            if cfg.output_size else None
         self.classifier = nn.Linear(cfg.output_size or cfg.proj_size, vocab_size)
         self.specs = ([s.spec for s in self.subsample] + ([self.context.spec] if self.context else [])
                       + [u.conv.spec for u in self.units] + [b.memory.spec for b in self.blocks])

@@ -35,6 +35,7 @@ class Wav2letterConfig:
     conv_kernels: list[int] = field(default_factory=lambda: [9, 13, 15])
     fc_sizes: list[int] = field(default_factory=lambda: [1536, 768])   # 1x1 convs; last feeds the classifier
     dropout: float = 0.0
+    batch_norm: bool = False           # BatchNorm before each ReLU while training; folded for inference
 
     def validate(self) -> None:
         if self.front_channels < 1 or self.front_kernel < 1:
@@ -55,14 +56,15 @@ class Wav2letter(CTCConvModel):
         cfg.validate()
         self.cfg = cfg
         fc, d = cfg.front_channels, cfg.dropout
-        layers = [ConvLayer(input_dim, fc, cfg.front_kernel, stride=2, dropout=d),
-                  ConvLayer(fc, fc, cfg.front_kernel, stride=2, dropout=d)]
+        bn = cfg.batch_norm
+        layers = [ConvLayer(input_dim, fc, cfg.front_kernel, stride=2, dropout=d, batch_norm=bn),
+                  ConvLayer(fc, fc, cfg.front_kernel, stride=2, dropout=d, batch_norm=bn)]
         cin = fc
         for cout, k in zip(cfg.conv_channels, cfg.conv_kernels):
-            layers.append(ConvLayer(cin, cout, k, dropout=d))
+            layers.append(ConvLayer(cin, cout, k, dropout=d, batch_norm=bn))
             cin = cout
         for cout in cfg.fc_sizes:
-            layers.append(ConvLayer(cin, cout, 1, dropout=d))
+            layers.append(ConvLayer(cin, cout, 1, dropout=d, batch_norm=bn))
             cin = cout
         self.layers = nn.ModuleList(layers)
         self.classifier = nn.Linear(cin, vocab_size)

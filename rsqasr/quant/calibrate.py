@@ -136,6 +136,9 @@ def calibrate(net: nn.Module, plan: QuantPlan, batches: Iterable, method: str = 
     """
     if method not in ("kl", "max"):
         raise ValueError(f"method must be 'kl' or 'max', got {method!r}")
+    from rsqasr.models.common import fold_batchnorm
+
+    fold_batchnorm(net)  # calibrate what the plan describes: the folded convs
     utts = _utterances(batches)
     if not utts:
         raise ValueError("calibrate: no calibration data")

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from torch import nn
 
+from rsqasr.models.common import fold_batchnorm
 from rsqasr.quant.graph import Graph, Node, trace
 
 WINO_ACT_T, WINO_W_T = 63, 42
@@ -162,11 +163,15 @@ def simplify(graph: Graph, modules: dict[str, nn.Module]) -> Graph:
 def make_plan(net: nn.Module, kind: str = "wino", quantize_classifier: bool = False,
               depthwise: str = "int8", weight_per_channel: bool = False,
               input_dim: int | None = None) -> QuantPlan:
-    """Decide the plan of ``net`` (a CTC conv model: ``net(feats (B,T,D), lens) -> (logits, lens)``)."""
+    """Decide the plan of ``net`` (a CTC conv model: ``net(feats (B,T,D), lens) -> (logits, lens)``).
+
+    BatchNorm layers of the model are folded into their convs first (in place): the plan, the
+    fake quantization and the integer reference all see the folded convs."""
     if kind not in ("wino", "int8_gemm"):
         raise ValueError(f"plan kind must be 'wino' or 'int8_gemm', got {kind!r}")
     if depthwise not in ("int8", "fp32"):
         raise ValueError(f"depthwise must be 'int8' or 'fp32', got {depthwise!r}")
+    fold_batchnorm(net)  # training-time BatchNorm becomes part of the convs (in place)
     modules = dict(net.named_modules())
     graph = simplify(trace(net, input_dim), modules)
     layers: dict[str, LayerPlan] = {}

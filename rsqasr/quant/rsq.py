@@ -170,6 +170,9 @@ def quantize_model(net: nn.Module, plan: QuantPlan, scales: dict | None = None) 
     ``calibrate``); missing weight scales default to max|w| / T, missing activation scales to 1.
     The plan is kept as ``net.quant_plan``.
     """
+    from rsqasr.models.common import fold_batchnorm
+
+    fold_batchnorm(net)  # as make_plan did before tracing
     scales = scales or {}
     wrapped = {}
     for lp in plan.quantized_layers():
