@@ -39,11 +39,12 @@ def test_stages_0_to_2_on_an_aishell_tree_then_skip_on_rerun(fake_aishell, tmp_p
     p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--aishell_root", fake_aishell, "--nj", "2"], cwd=d)
     assert p.stdout.count("already done") == 3 and "fbank for" not in p.stdout
     # other settings are not "done": changing --nj does not matter, changing the tokens redoes stage 2
-    p = run(["./run.sh", "--stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe", "--nbpe", "19"], cwd=d)
+    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe",
+             "--nbpe", "19"], cwd=d)
     assert "Stage 2: features, CMVN and tokens" in p.stdout
     assert (d / "data/token_list/bpe_unigram19/bpe.model").is_file()
     # a vocabulary smaller than the character set is a clear error, and the char list stays
-    p = run(["./run.sh", "--stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe", "--nbpe", "5"],
+    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe", "--nbpe", "5"],
             cwd=d, check=False)
     assert p.returncode != 0 and "sentencepiece training" in p.stderr and "Vocabulary size is smaller" in p.stderr
     assert (d / "data/token_list/char/tokens.txt").is_file()

@@ -4,7 +4,8 @@
  *       impl: auto|neon|avx2 (int8 kernels); prints one JSON record per line:
  *       {"shape":[k,cin,cout],"length":150,"impl":"gemm_s8"|"wino23_s8"|"fp32","threads":n,
  *        "ms_median":x,"ms_min":x,"gmacs":x,"isa":"..."}
- *   bench_rsq count <shape_index 0..6> gemm|wino|none <calls>
+ *   bench_rsq count <shape_index 0..6> gemm|gemm24|wino|none <calls> [impl]
+ *       (gemm24: the GEMM forced onto the 2x4 micro-kernel the Winograd uses)
  *       creates the op, then calls it <calls> times with 1 thread (for qemu instruction
  *       counting: run with 2 different call counts and take the difference).
  * Separate program from the tests (ncnn benchncnn / XNNPACK bench style): warm-up, then
@@ -88,8 +89,8 @@ static const char *impl_name(rsq_impl i) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "count")) {
-    if (argc != 5) {
-      fprintf(stderr, "Usage: %s count <shape 0..6> gemm|wino|none <calls>\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+      fprintf(stderr, "Usage: %s count <shape 0..6> gemm|gemm24|wino|none <calls> [auto|neon|avx2]\n", argv[0]);
       return 2;
     }
     int si = atoi(argv[2]), calls = atoi(argv[4]);
@@ -97,7 +98,20 @@ int main(int argc, char **argv) {
     problem p;
     make_problem(&p, si);
     rsq_algo algo = !strcmp(argv[3], "wino") ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM;
-    rsq_conv1d_s8 *op = make_s8(&p, algo, RSQ_IMPL_AUTO);
+    rsq_impl ci = RSQ_IMPL_AUTO;
+    if (argc == 6 && !strcmp(argv[5], "neon")) ci = RSQ_IMPL_NEON;
+    if (argc == 6 && !strcmp(argv[5], "avx2")) ci = RSQ_IMPL_AVX2;
+    rsq_conv1d_s8 *op;
+    if (!strcmp(argv[3], "gemm24")) {
+      /* the GEMM with the Winograd's 2x4 micro-kernel (2 products per int16 lane): declared
+       * ranges too wide for >= 6-deep chains (one weight 127, in_absmax 127). Instruction
+       * counts do not depend on the values, so this is the same-kernel comparison. */
+      p.w[0] = 127;
+      rsq_conv1d_s8_desc d = {params_of(&p), RSQ_ALGO_GEMM, ci, 127, p.w, p.bias, p.M, p.sh, -127, 127};
+      if (rsq_conv1d_s8_create(&d, &op) != RSQ_OK) return 1;
+    } else {
+      op = make_s8(&p, algo, ci);
+    }
     int8_t *y = malloc((size_t)T_OUT * p.cout);
     if (strcmp(argv[3], "none") != 0)
       for (int c = 0; c < calls; c++) rsq_conv1d_s8_run(op, p.x, p.t_in, y, 1);

@@ -4,7 +4,7 @@
 # Runs bench_rsq count with 1 and 3 calls, logs through a FIFO into qemu_icount, prints
 # (n3 - n1) / 2 (setup, packing and process start cancel out).
 set -euo pipefail
-if [ $# -ne 3 ]; then echo "Usage: $0 <build-armv7 dir> <shape> gemm|wino" >&2; exit 2; fi
+if [ $# -ne 3 ]; then echo "Usage: $0 <build-armv7 dir> <shape> gemm|gemm24|wino" >&2; exit 2; fi
 bdir=$1; shape=$2; algo=$3
 here=$(cd "$(dirname "$0")" && pwd)
 counter=$bdir/qemu_icount

@@ -61,7 +61,7 @@ int main(void) {
   }
   printf("%llu\n", (unsigned long long)total);
   if (getenv("QEMU_ICOUNT_TOP")) { /* profile: TBs with the most executed instructions */
-    for (int r = 0; r < 25; r++) {
+    for (int r = 0; r < 400; r++) {
       uint64_t best = 0; size_t bi = 0;
       for (size_t i = 0; i < (1u << HBITS); i++)
         if (keys[i] && execs[i] * vals[i] > best) { best = execs[i] * vals[i]; bi = i; }

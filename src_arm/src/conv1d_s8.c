@@ -79,9 +79,16 @@ static int have_avx2_impl(void) {
 }
 
 /* AVX2 kernels: vpmaddubsw on (x + o) in [1, 2*in_absmax+1] and w must not saturate int16. */
+/* xoff: 64 for |x| <= 63 (x + 64 in [1, 127]), else in_absmax + 1 (x + xoff in [1, 255]). */
+static int32_t avx2_xoff(int32_t in_absmax) { return in_absmax <= 63 ? 64 : in_absmax + 1; }
+static int32_t avx2_chain(int32_t in_absmax, int32_t w_absmax) {
+  const int32_t pair = 2 * (avx2_xoff(in_absmax) + in_absmax) * (w_absmax > 0 ? w_absmax : 1);
+  const int32_t c = 32767 / pair;
+  return c > 3 ? 3 : c;
+}
 static int avx2_ranges_ok(int32_t in_absmax, int32_t w_absmax, rsq_algo algo) {
   if (algo == RSQ_ALGO_WINO23) return in_absmax <= 63 && w_absmax <= 42;
-  return 2 * (2 * in_absmax + 1) * w_absmax <= 32767;
+  return avx2_chain(in_absmax, w_absmax) >= 1;
 }
 
 void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
@@ -203,7 +210,7 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
     int32_t c = 32767 / (d->in_absmax * (wmax > 0 ? wmax : 1));
     op->chain = c > 12 ? 12 : c; /* >= 2 since 2*127*127 <= 32767 */
   }
-  const size_t cpad = RSQ_ROUND_UP((size_t)p->cout, RSQ_COUT_PAD);
+  const size_t cpad = RSQ_ROUND_UP((size_t)p->cout + 16, RSQ_COUT_PAD); /* tiles of 12/16 */
   op->w = malloc(nw);
   op->bias = calloc(cpad, sizeof(int32_t));
   op->mult = calloc(cpad, sizeof(int32_t));
@@ -221,16 +228,17 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
   }
   for (size_t co = (size_t)p->cout; co < cpad; co++) op->mult[co] = 1 << 30;
   if (impl == RSQ_IMPL_NEON) {
-    /* GEMM: the 3x2 tile with 12-deep int16 chains executes fewest instructions when the
-     * ranges allow chain 12 (|x| <= 63, |w| <= 42); otherwise the 2x4 tile (BENCH.md). */
+    /* GEMM: the 2x3 tile with chain-deep int16 accumulation when the ranges allow >= 6-deep
+     * chains (|x| <= 63, |w| <= 42 gives 12), else the 2x4 tile (2 products per lane). */
+    const int gemm23 = op->chain >= 6;
     size_t sz = d->algo == RSQ_ALGO_GEMM
-                    ? (op->chain == 12 ? rsq_gemm_s8_neon_c12_packed_size(p->cin, p->cout, p->k)
-                                       : rsq_gemm_s8_neon_packed_size(p->cin, p->cout, p->k))
+                    ? (gemm23 ? rsq_gemm_s8_neon_2x3_packed_size(p->cin, p->cout, p->k)
+                              : rsq_gemm_s8_neon_packed_size(p->cin, p->cout, p->k))
                     : rsq_wino23_s8_neon_packed_size(p->cin, p->cout, p->k);
     op->packed = malloc(sz);
     if (!op->packed) goto nomem;
-    if (d->algo == RSQ_ALGO_GEMM && op->chain == 12)
-      rsq_gemm_s8_neon_c12_pack(p->cin, p->cout, p->k, d->weight, op->packed);
+    if (d->algo == RSQ_ALGO_GEMM && gemm23)
+      rsq_gemm_s8_neon_2x3_pack(p->cin, p->cout, p->k, d->weight, op->packed);
     else if (d->algo == RSQ_ALGO_GEMM)
       rsq_gemm_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
     else
@@ -313,8 +321,8 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
     memset(xpad, 0, xbytes);
     for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++)
       memcpy(xpad + (size_t)(t + p->pad_left) * g.cin_p, x + (size_t)t * p->cin, (size_t)p->cin);
-    if (op->algo == RSQ_ALGO_GEMM && op->chain == 12)
-      rsq_gemm_s8_neon_c12(&g, xpad, op->packed, &rq, y, threads);
+    if (op->algo == RSQ_ALGO_GEMM && op->chain >= 6)
+      rsq_gemm_s8_neon_2x3(&g, xpad, op->packed, &rq, y, threads);
     else if (op->algo == RSQ_ALGO_GEMM)
       rsq_gemm_s8_neon(&g, xpad, op->packed, &rq, y, threads);
     else
@@ -332,9 +340,9 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
       return RSQ_ERR_NOMEM;
     }
     uint8_t *xpad = op->ws;
-    const uint8_t off = 64; /* x + 64 in [1, 127] for |x| <= 63 (see gemm_s8_avx2.c) */
-    const uint8_t o = op->in_absmax <= 63 ? off : (uint8_t)(op->in_absmax + 1);
+    const uint8_t o = (uint8_t)avx2_xoff(op->in_absmax); /* offset trick, gemm_s8_avx2.c */
     g.xoff = o;
+    g.chain = avx2_chain(op->in_absmax, op->w_absmax);
     memset(xpad, o, xbytes);
     for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
       uint8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;

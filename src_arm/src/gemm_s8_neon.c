@@ -52,7 +52,7 @@ void rsq_gemm_s8_neon_c12(const rsq_geom *g, const int8_t *xpad, const int8_t *p
     }
     const int32_t rows = g->t_out - t0 < 3 ? g->t_out - t0 : 3;
     const int32_t nc = g->cout - cg * 8 < 8 ? g->cout - cg * 8 : 8;
-    rsq_neon_requant_store(tile, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
+    rsq_neon_requant_store(tile, 8, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
   }
 }
 
@@ -92,6 +92,46 @@ void rsq_gemm_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packe
     }
     const int32_t rows = g->t_out - t0 < 2 ? g->t_out - t0 : 2;
     const int32_t nc = g->cout - cg * 8 < 8 ? g->cout - cg * 8 : 8;
-    rsq_neon_requant_store(tile, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
+    rsq_neon_requant_store(tile, 8, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
+  }
+}
+
+/* ---- 2x3 tile, chain-deep int16 accumulation (default when chain >= 6) ----
+ * Column group 12 (4 triples), row block 2. Packed per triple [K/8][3][8]. */
+size_t rsq_gemm_s8_neon_2x3_packed_size(int32_t cin, int32_t cout, int32_t k) {
+  return (size_t)RSQ_ROUND_UP(cout, 12) * k * RSQ_ROUND_UP(cin, 8);
+}
+
+void rsq_gemm_s8_neon_2x3_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w,
+                               int8_t *packed) {
+  const int32_t cin_p = RSQ_ROUND_UP(cin, 8), K = k * cin_p, cout_p = RSQ_ROUND_UP(cout, 12);
+  for (int32_t t = 0; t < cout_p / 3; t++)
+    for (int32_t c = 0; c < 3; c++)
+      for (int32_t kk = 0; kk < K; kk++) {
+        const int32_t j = kk / cin_p, ci = kk % cin_p, co = 3 * t + c;
+        packed[(size_t)t * 3 * K + rsq_triple_index(c, kk)] =
+            (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
+      }
+}
+
+void rsq_gemm_s8_neon_2x3(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                          const rsq_rq *rq, int8_t *y, int32_t threads) {
+  assert(g->cin_p % 8 == 0 && g->chain >= 2 && threads >= 1);
+  const int32_t K = g->k * g->cin_p, nsteps = K / 8, chain = g->chain;
+  const int32_t ncg = RSQ_ROUND_UP(g->cout, 12) / 12, nrb = (g->t_out + 1) / 2;
+  const size_t lda = (size_t)g->stride * g->cin_p;
+  (void)threads;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int32_t item = 0; item < ncg * nrb; item++) {
+    const int32_t cg = item / nrb, rb = item % nrb, t0 = rb * 2, co0 = cg * 12;
+    const int8_t *a = xpad + (size_t)t0 * lda;
+    int32_t tile[2 * 16]; /* row stride 16: the 4-column epilogue reads 8 */
+    for (int32_t tt = 0; tt < 4; tt++)
+      rsq_ukr_2x3(a, a + lda, packed + (size_t)(cg * 4 + tt) * 3 * K, nsteps, chain, tile + 3 * tt, 16);
+    const int32_t rows = g->t_out - t0 < 2 ? g->t_out - t0 : 2;
+    const int32_t nc = g->cout - co0 < 12 ? g->cout - co0 : 12;
+    int8_t *yr = y + (size_t)t0 * g->cout;
+    rsq_neon_requant_store(tile, 16, rows, co0, nc < 8 ? nc : 8, rq, yr, g->cout);
+    if (nc > 8) rsq_neon_requant_store(tile + 8, 16, rows, co0 + 8, nc - 8, rq, yr, g->cout);
   }
 }

@@ -94,6 +94,11 @@ size_t rsq_gemm_s8_neon_c12_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_gemm_s8_neon_c12_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
 void rsq_gemm_s8_neon_c12(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
                           const rsq_rq *rq, int8_t *y, int32_t threads);
+/* default GEMM when chain >= 6: 2x3 tile, column group 12, `chain`-deep int16 accumulation */
+size_t rsq_gemm_s8_neon_2x3_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_neon_2x3_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+void rsq_gemm_s8_neon_2x3(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
+                          const rsq_rq *rq, int8_t *y, int32_t threads);
 size_t rsq_wino23_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w,
                              int8_t *packed);
@@ -101,7 +106,7 @@ size_t rsq_wino23_s8_neon_vsize(int32_t cin, int32_t k, int32_t t_out);
 void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
                         int8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
 
-/* AVX2 (x86-64 only). Column group 16 (two 8-lane vectors), micro-tile 4 rows x 16 columns.
+/* AVX2 (x86-64 only). Column group 16 (two 8-lane vectors), micro-tile 3 rows x 16 columns.
  * Activations enter as uint8 x+64 in [1,127]; packed weights carry per-column corrections. */
 #if defined(__x86_64__) || defined(__i386__)
 #define RSQ_HAVE_X86 1
@@ -116,6 +121,17 @@ size_t rsq_wino23_s8_avx2_vsize(int32_t cin, int32_t k, int32_t t_out);
 void rsq_wino23_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
                         uint8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
 #endif /* x86 */
+
+/* ---------------- depthwise INT8 ---------------- */
+/* reference: acc + bias, requantize; w [c][k] */
+void rsq_dwconv1d_s8_ref(int32_t channels, int32_t k, int32_t pad_left, int32_t pad_right,
+                         const int8_t *x, int32_t t_in, const int8_t *w, const int32_t *bias,
+                         const int32_t *mult, const int32_t *shift, int32_t lo, int32_t hi,
+                         int8_t *y);
+/* NEON: xpad [t_out + k - 1 + 3 rows][c_p = RSQ_ROUND_UP(channels, 8)] zero padded (row r holds
+ * input time r - pad_left), packed weights [k][c_p]. */
+void rsq_dwconv1d_s8_neon(int32_t channels, int32_t k, int32_t t_out, const int8_t *xpad,
+                          const int8_t *wpk, const rsq_rq *rq, int8_t *y, int32_t threads);
 
 /* ---------------- FP32 ---------------- */
 void rsq_conv1d_f32_ref(const rsq_conv1d_params *p, const float *x, int32_t t_in,

@@ -121,6 +121,89 @@ RSQ_INLINE void rsq_ukr_3x2(const int8_t *a0, const int8_t *a1, const int8_t *a2
  * accumulators force a small tile and more loads per MAC. 8 + 6 + 1 of 16 q registers. */
 RSQ_INLINE void rsq_ukr_2x4(const int8_t *a0, const int8_t *a1, const int8_t *b,
                             int32_t nsteps, int32x4_t out[2]) {
+#if (defined(__ARM_NEON) || defined(__ARM_NEON__)) && !defined(__aarch64__)
+  /* ARMv7: the whole loop in one asm block with fixed registers, so that each 16-deep step is
+   * exactly 4 loads (vld1.8 of 2 and 4 d registers) + 8 vmull + 8 vmlal + 8 vpadal + subs/bne:
+   * 30 instructions per 128 MACs (GCC's version split the loads and added address arithmetic).
+   * q0-q3 / q4-q7: int32 accumulators of rows 0 / 1; q8, q9: rows; q10, q11: two columns of
+   * weights; q14, q15: int16 products. The row sums end in q0 / q4. */
+  int32_t n16 = nsteps / 2, odd = nsteps & 1;
+  int32x4_t r0, r1;
+  __asm__ __volatile__(
+      "vmov.i32 q0, #0\n\tvmov.i32 q1, #0\n\tvmov.i32 q2, #0\n\tvmov.i32 q3, #0\n\t"
+      "vmov.i32 q4, #0\n\tvmov.i32 q5, #0\n\tvmov.i32 q6, #0\n\tvmov.i32 q7, #0\n\t"
+      "cmp %[n], #0\n\t"
+      "beq 2f\n"
+      "1:\n\t"
+      "vld1.8 {d16-d17}, [%[a0]]!\n\t"
+      "vld1.8 {d18-d19}, [%[a1]]!\n\t"
+      "vld1.8 {d20-d23}, [%[b]]!\n\t"
+      "vmull.s8 q14, d16, d20\n\t"
+      "vmull.s8 q15, d18, d20\n\t"
+      "vmlal.s8 q14, d17, d21\n\t"
+      "vmlal.s8 q15, d19, d21\n\t"
+      "vpadal.s16 q0, q14\n\t"
+      "vpadal.s16 q4, q15\n\t"
+      "vmull.s8 q14, d16, d22\n\t"
+      "vmull.s8 q15, d18, d22\n\t"
+      "vmlal.s8 q14, d17, d23\n\t"
+      "vmlal.s8 q15, d19, d23\n\t"
+      "vpadal.s16 q1, q14\n\t"
+      "vpadal.s16 q5, q15\n\t"
+      "vld1.8 {d20-d23}, [%[b]]!\n\t"
+      "vmull.s8 q14, d16, d20\n\t"
+      "vmull.s8 q15, d18, d20\n\t"
+      "vmlal.s8 q14, d17, d21\n\t"
+      "vmlal.s8 q15, d19, d21\n\t"
+      "vpadal.s16 q2, q14\n\t"
+      "vpadal.s16 q6, q15\n\t"
+      "vmull.s8 q14, d16, d22\n\t"
+      "vmull.s8 q15, d18, d22\n\t"
+      "vmlal.s8 q14, d17, d23\n\t"
+      "vmlal.s8 q15, d19, d23\n\t"
+      "vpadal.s16 q3, q14\n\t"
+      "vpadal.s16 q7, q15\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n"
+      "2:\n\t"
+      "cmp %[odd], #0\n\t"
+      "beq 3f\n\t" /* trailing 8-deep step: weights [4][8] */
+      "vld1.8 {d16}, [%[a0]]\n\t"
+      "vld1.8 {d18}, [%[a1]]\n\t"
+      "vld1.8 {d20-d23}, [%[b]]\n\t"
+      "vmull.s8 q14, d16, d20\n\t"
+      "vmull.s8 q15, d18, d20\n\t"
+      "vpadal.s16 q0, q14\n\t"
+      "vpadal.s16 q4, q15\n\t"
+      "vmull.s8 q14, d16, d21\n\t"
+      "vmull.s8 q15, d18, d21\n\t"
+      "vpadal.s16 q1, q14\n\t"
+      "vpadal.s16 q5, q15\n\t"
+      "vmull.s8 q14, d16, d22\n\t"
+      "vmull.s8 q15, d18, d22\n\t"
+      "vpadal.s16 q2, q14\n\t"
+      "vpadal.s16 q6, q15\n\t"
+      "vmull.s8 q14, d16, d23\n\t"
+      "vmull.s8 q15, d18, d23\n\t"
+      "vpadal.s16 q3, q14\n\t"
+      "vpadal.s16 q7, q15\n"
+      "3:\n\t"
+      "vpadd.i32 d0, d0, d1\n\tvpadd.i32 d2, d2, d3\n\t"
+      "vpadd.i32 d4, d4, d5\n\tvpadd.i32 d6, d6, d7\n\t"
+      "vpadd.i32 d0, d0, d2\n\tvpadd.i32 d1, d4, d6\n\t"
+      "vpadd.i32 d8, d8, d9\n\tvpadd.i32 d10, d10, d11\n\t"
+      "vpadd.i32 d12, d12, d13\n\tvpadd.i32 d14, d14, d15\n\t"
+      "vpadd.i32 d8, d8, d10\n\tvpadd.i32 d9, d12, d14\n\t"
+      "vmov %q[r0], q0\n\t"
+      "vmov %q[r1], q4\n\t"
+      : [a0] "+r"(a0), [a1] "+r"(a1), [b] "+r"(b), [n] "+r"(n16), [r0] "=w"(r0), [r1] "=w"(r1)
+      : [odd] "r"(odd)
+      : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11",
+        "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d28",
+        "d29", "d30", "d31");
+  out[0] = r0;
+  out[1] = r1;
+#else
   int32x4_t c00 = vdupq_n_s32(0), c01 = c00, c02 = c00, c03 = c00;
   int32x4_t c10 = c00, c11 = c00, c12 = c00, c13 = c00;
   int32_t s = 0;
@@ -160,6 +243,101 @@ RSQ_INLINE void rsq_ukr_2x4(const int8_t *a0, const int8_t *a1, const int8_t *b,
   out[0] = vcombine_s32(RSQ_HSUM2(c00, c01), RSQ_HSUM2(c02, c03));
   out[1] = vcombine_s32(RSQ_HSUM2(c10, c11), RSQ_HSUM2(c12, c13));
 #undef RSQ_HSUM2
+#endif /* ARMv7 asm */
+}
+
+/* 2x3 micro-kernel with `chain`-deep int16 accumulation:
+ *   out[r*ldo + c] = sum_k a_r[k] * b_c[k], r = 0, 1, c = 0..2.
+ * a_r: 8*nsteps int8 contiguous; b packed [nsteps][3][8] (rsq_triple_index).
+ * Every (row, column) pair owns an int16x8 accumulator (vmull.s8 then chain-1 vmlal.s8),
+ * folded into int32 by vpadal.s16 once per chain; the caller guarantees
+ * chain * max|a| * max|b| <= 32767. Per 8-deep step: 3 loads (1 d per row, the 3 weight
+ * columns in ONE vld1.8 {d,d,d}) + 6 multiplies = 9 instructions per 48 MACs; per chain 6
+ * vpadal + subs/bne. 12 int16/int32 accumulators + 2.5 q operands: 14.5 of 16 q.
+ * Used by the GEMM (chain 12 for |x| <= 63, |w| <= 42) and by Winograd rows 0 and 3
+ * (|V| <= 126, |U| <= 42: chain 6). */
+#if (defined(__ARM_NEON) || defined(__ARM_NEON__)) && !defined(__aarch64__)
+#define RSQ_2X3_STEP(OP)                                                            \
+  "vld1.8 {d24}, [%[a0]]!\n\t"                                                       \
+  "vld1.8 {d25}, [%[a1]]!\n\t"                                                       \
+  "vld1.8 {d26-d28}, [%[b]]!\n\t"                                                    \
+  OP " q6, d24, d26\n\t" OP " q7, d24, d27\n\t" OP " q8, d24, d28\n\t"              \
+  OP " q9, d25, d26\n\t" OP " q10, d25, d27\n\t" OP " q11, d25, d28\n\t"
+#define RSQ_2X3_PADAL                                                               \
+  "vpadal.s16 q0, q6\n\tvpadal.s16 q1, q7\n\tvpadal.s16 q2, q8\n\t"                \
+  "vpadal.s16 q3, q9\n\tvpadal.s16 q4, q10\n\tvpadal.s16 q5, q11\n\t"
+#define RSQ_DEF_UKR_2X3(CH)                                                          \
+  RSQ_INLINE void rsq_ukr_2x3_c##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
+                                    int32_t nsteps, int32_t *o0, int32_t ldo) {             \
+    int32_t nf = nsteps / CH, nt = nsteps % CH;                                     \
+    int32_t *o1 = o0 + ldo;                                                          \
+    __asm__ __volatile__(                                                            \
+        "vmov.i32 q0, #0\n\tvmov.i32 q1, #0\n\tvmov.i32 q2, #0\n\t"                 \
+        "vmov.i32 q3, #0\n\tvmov.i32 q4, #0\n\tvmov.i32 q5, #0\n\t"                 \
+        "cmp %[nf], #0\n\tbeq 2f\n"                                                  \
+        "1:\n\t" RSQ_2X3_STEP("vmull.s8") ".rept " #CH " - 1\n\t" RSQ_2X3_STEP("vmlal.s8") \
+        ".endr\n\t" RSQ_2X3_PADAL "subs %[nf], %[nf], #1\n\tbne 1b\n"                 \
+        "2:\n\tcmp %[nt], #0\n\tbeq 4f\n\t" RSQ_2X3_STEP("vmull.s8")                 \
+        "subs %[nt], %[nt], #1\n\tbeq 3f\n"                                          \
+        "5:\n\t" RSQ_2X3_STEP("vmlal.s8") "subs %[nt], %[nt], #1\n\tbne 5b\n"          \
+        "3:\n\t" RSQ_2X3_PADAL "\n"                                                    \
+        "4:\n\t"                                                                     \
+        "vpadd.i32 d0, d0, d1\n\tvpadd.i32 d2, d2, d3\n\tvpadd.i32 d4, d4, d5\n\t"  \
+        "vpadd.i32 d0, d0, d2\n\tvpadd.i32 d4, d4, d4\n\t"                           \
+        "vpadd.i32 d6, d6, d7\n\tvpadd.i32 d8, d8, d9\n\tvpadd.i32 d10, d10, d11\n\t" \
+        "vpadd.i32 d6, d6, d8\n\tvpadd.i32 d10, d10, d10\n\t"                        \
+        "vst1.32 {d0}, [%[o0]]!\n\tvst1.32 {d4[0]}, [%[o0]]\n\t"                     \
+        "vst1.32 {d6}, [%[o1]]!\n\tvst1.32 {d10[0]}, [%[o1]]\n\t"                    \
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b] "+r"(b), [nf] "+r"(nf), [nt] "+r"(nt),    \
+          [o0] "+r"(o0), [o1] "+r"(o1)                                               \
+        :                                                                            \
+        : "cc", "memory", "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", \
+          "d10", "d11", "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20",   \
+          "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28");                   \
+  }
+#else
+#define RSQ_DEF_UKR_2X3(CH)                                                          \
+  RSQ_INLINE void rsq_ukr_2x3_c##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
+                                    int32_t nsteps, int32_t *o0, int32_t ldo) {             \
+    int32x4_t c[6];                                                                  \
+    for (int i = 0; i < 6; i++) c[i] = vdupq_n_s32(0);                                \
+    for (int32_t s = 0; s < nsteps; s += CH) {                                       \
+      const int32_t n = nsteps - s < CH ? nsteps - s : CH;                           \
+      int16x8_t p[6];                                                                \
+      for (int32_t i = 0; i < n; i++) {                                              \
+        const int8x8_t x0 = vld1_s8(a0), x1 = vld1_s8(a1);                           \
+        const int8x8_t w[3] = {vld1_s8(b), vld1_s8(b + 8), vld1_s8(b + 16)};         \
+        a0 += 8; a1 += 8; b += 24;                                                   \
+        for (int cc = 0; cc < 3; cc++) {                                             \
+          p[cc] = i ? vmlal_s8(p[cc], x0, w[cc]) : vmull_s8(x0, w[cc]);             \
+          p[3 + cc] = i ? vmlal_s8(p[3 + cc], x1, w[cc]) : vmull_s8(x1, w[cc]);     \
+        }                                                                            \
+      }                                                                              \
+      for (int i = 0; i < 6; i++) c[i] = vpadalq_s16(c[i], p[i]);                    \
+    }                                                                                \
+    for (int i = 0; i < 6; i++) {                                                    \
+      int32x2_t h = vpadd_s32(vget_low_s32(c[i]), vget_high_s32(c[i]));             \
+      o0[(i / 3) * ldo + i % 3] = vget_lane_s32(vpadd_s32(h, h), 0);                 \
+    }                                                                                \
+  }
+#endif /* ARMv7 asm */
+RSQ_DEF_UKR_2X3(12)
+RSQ_DEF_UKR_2X3(6)
+RSQ_DEF_UKR_2X3(4)
+RSQ_DEF_UKR_2X3(2)
+
+/* chain-dispatching wrapper: uses the largest instantiated chain <= chain (>= 2) */
+RSQ_INLINE void rsq_ukr_2x3(const int8_t *a0, const int8_t *a1, const int8_t *b, int32_t nsteps,
+                            int32_t chain, int32_t *o0, int32_t ldo) {
+  if (chain >= 12) rsq_ukr_2x3_c12(a0, a1, b, nsteps, o0, ldo);
+  else if (chain >= 6) rsq_ukr_2x3_c6(a0, a1, b, nsteps, o0, ldo);
+  else if (chain >= 4) rsq_ukr_2x3_c4(a0, a1, b, nsteps, o0, ldo);
+  else rsq_ukr_2x3_c2(a0, a1, b, nsteps, o0, ldo);
+}
+
+/* packed offset of (column c of a 3-column triple, reduction index kk) for rsq_ukr_2x3 */
+static inline size_t rsq_triple_index(int32_t c, int32_t kk) {
+  return (size_t)(kk / 8) * 24 + c * 8 + kk % 8;
 }
 
 /* packed offset of (column c of a 4-column quad, reduction index kk) for rsq_ukr_2x4 */
@@ -169,11 +347,11 @@ static inline size_t rsq_quad_index(int32_t K, int32_t c, int32_t kk) {
                    : (size_t)full * 4 + c * 8 + (kk - full);
 }
 
-/* Requantize rows of an int32 tile [rows][8] (columns co0..co0+7) and store int8 rows of y.
+/* Requantize rows of an int32 tile [rows][ldt] (columns co0..co0+7) and store int8 rows of y.
  * Exactly rsq.h steps 0-3: vqshl (saturating left shift, shift < 0), vqrdmulh (SRDHM),
  * vrshl by -shift (rounding right shift), saturating narrows, clamp. */
-RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t rows, int32_t co0,
-                                       int32_t ncols, const rsq_rq *rq, int8_t *y,
+RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t ldt, int32_t rows,
+                                       int32_t co0, int32_t ncols, const rsq_rq *rq, int8_t *y,
                                        int32_t ldy) {
   const int32x4_t b0 = vld1q_s32(rq->bias + co0), b1 = vld1q_s32(rq->bias + co0 + 4);
   const int32x4_t m0 = vld1q_s32(rq->mult + co0), m1 = vld1q_s32(rq->mult + co0 + 4);
@@ -182,8 +360,8 @@ RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t rows, int32_
   const int32x4_t r1 = vnegq_s32(vld1q_s32(rq->rshift + co0 + 4));
   const int8x8_t lo = vdup_n_s8((int8_t)rq->lo), hi = vdup_n_s8((int8_t)rq->hi);
   for (int32_t r = 0; r < rows; r++) {
-    int32x4_t a0 = vaddq_s32(vld1q_s32(tile + 8 * r), b0);
-    int32x4_t a1 = vaddq_s32(vld1q_s32(tile + 8 * r + 4), b1);
+    int32x4_t a0 = vaddq_s32(vld1q_s32(tile + ldt * r), b0);
+    int32x4_t a1 = vaddq_s32(vld1q_s32(tile + ldt * r + 4), b1);
     a0 = vrshlq_s32(vqrdmulhq_s32(vqshlq_s32(a0, l0), m0), r0);
     a1 = vrshlq_s32(vqrdmulhq_s32(vqshlq_s32(a1, l1), m1), r1);
     int8x8_t q = vqmovn_s16(vcombine_s16(vqmovn_s32(a0), vqmovn_s32(a1)));
@@ -191,6 +369,9 @@ RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t rows, int32_
     int8_t *yr = y + (size_t)r * ldy + co0;
     if (ncols == 8) {
       vst1_s8(yr, q);
+    } else if (ncols == 4) { /* second half of a 12-column group */
+      const int32_t v = vget_lane_s32(vreinterpret_s32_s8(q), 0);
+      memcpy(yr, &v, 4);
     } else {
       int8_t tmp[8];
       vst1_s8(tmp, q);

@@ -17,45 +17,62 @@
  *  instructions). Rows 1/2: |U|,|V| <= 126, 2 products per int16 lane = 31752 <= 32767.
  *
  * Data flow per call: (1) input transform V = B^T d for every tile and chunk, int8
- *   (|V| <= 126), layout vbuf[tile][xi][nch*cin_p]; (2) for a block of 2 tiles x 8 columns:
- *   four GEMMs M_xi = V_xi . U_xi (rsq_ukr_2x4, the same micro-kernel as the INT8 GEMM),
- *   output transform in registers, plus the leftover taps as a spatial GEMM into the SAME
- *   int32 tile, one requantize per output.
- * Packed weights per 4-column quad: U_0 | U_1 | U_2 | U_3 (each 4 x nch*cin_p bytes in
- *   rsq_ukr_2x4 order), then the leftover taps (4 x rem*cin_p bytes). */
+ *   (|V| <= 126), layout vbuf[tile][xi][nch*cin_p]; (2) for a block of 2 tiles x 12 columns:
+ *   four GEMMs M_xi = V_xi . U_xi, output transform on the int32 results, plus the leftover
+ *   taps as a spatial GEMM into the SAME int32 tile, one requantize per output.
+ *   All four rows use rsq_ukr_2x4 (ARMv7 asm: vmull + vmlal + vpadal, 16-deep steps, 2
+ *   products per int16 lane, which rows 1/2 (|U|, |V| <= 126) require; rows 0/3 could chain
+ *   6 deep but that measured worse, see rsq_wino_rows03_2x3). Leftover taps: rsq_ukr_2x3
+ *   with the GEMM's chain (the GEMM's own micro-kernel).
+ * Packed weights per 12-column group: U_0..U_3 (3 quads each, rsq_ukr_2x4 order; triples in
+ *   rsq_ukr_2x3 order for rows 0/3 if enabled), then the leftover taps (4 triples x rem*cin_p). */
 #include "neon_common.h"
+
+static int rsq_wino_rows03_2x3(int32_t KW);
 
 size_t rsq_wino23_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k) {
   const int32_t cin_p = RSQ_ROUND_UP(cin, 8);
-  return (size_t)RSQ_ROUND_UP(cout, 8) * (4 * (k / 3) + k % 3) * cin_p;
+  return (size_t)RSQ_ROUND_UP(cout, 12) * (4 * (k / 3) + k % 3) * cin_p;
 }
 
 void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w,
                              int8_t *packed) {
   const int32_t cin_p = RSQ_ROUND_UP(cin, 8), nch = k / 3, rem = k % 3;
-  const int32_t KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
-  const size_t quad_bytes = (size_t)4 * (4 * KW + KL);
-  for (int32_t q = 0; q < cout_p / 4; q++) {
-    int8_t *dst = packed + (size_t)q * quad_bytes;
+  const int32_t KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 12);
+  const size_t group_bytes = (size_t)12 * (4 * KW + KL);
+  for (int32_t cg = 0; cg < cout_p / 12; cg++) {
+    int8_t *dst = packed + (size_t)cg * group_bytes;
     for (int32_t xi = 0; xi < 4; xi++)
-      for (int32_t c = 0; c < 4; c++)
+      for (int32_t c = 0; c < 12; c++)
         for (int32_t kk = 0; kk < KW; kk++) {
-          int32_t ch = kk / cin_p, ci = kk % cin_p, co = 4 * q + c, u = 0;
+          int32_t ch = kk / cin_p, ci = kk % cin_p, co = 12 * cg + c, u = 0;
           if (co < cout && ci < cin) {
             const int8_t *gw = w + ((size_t)co * cin + ci) * k + 3 * ch;
             int32_t g0 = gw[0], g1 = gw[1], g2 = gw[2];
             u = xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2; /* G'' g */
           }
-          dst[(size_t)xi * 4 * KW + rsq_quad_index(KW, c, kk)] = (int8_t)u;
+          const size_t off = ((xi == 0 || xi == 3) && rsq_wino_rows03_2x3(KW))
+                                 ? (size_t)(c / 3) * 3 * KW + rsq_triple_index(c % 3, kk)
+                                 : (size_t)(c / 4) * 4 * KW + rsq_quad_index(KW, c % 4, kk);
+          dst[(size_t)xi * 12 * KW + off] = (int8_t)u;
         }
-    dst += (size_t)16 * KW;
-    for (int32_t c = 0; c < 4; c++)
+    dst += (size_t)48 * KW;
+    for (int32_t c = 0; c < 12; c++)
       for (int32_t kk = 0; kk < KL; kk++) {
-        int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 4 * q + c;
-        dst[rsq_quad_index(KL, c, kk)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
+        int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 12 * cg + c;
+        dst[(size_t)(c / 3) * 3 * KL + rsq_triple_index(c % 3, kk)] =
+            (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
       }
   }
 }
+
+/* Rows 0/3 (|U| <= 42) could use the GEMM's 2x3 kernel with 6-deep int16 chains instead of
+ * 2 products per lane. Measured under qemu-arm it executes MORE instructions than the 2x4
+ * kernel at the Table 3 sizes (k=3, cin=128: 6.60M vs 6.52M per call; k=15, cin=128:
+ * 6.40M vs 6.28M): the per-call cost (zeroing, partial last chain, horizontal sums of 6
+ * outputs) outweighs the saved vpadal. Kept selectable (threshold in 8-deep steps) but off. */
+#define RSQ_WINO_ROWS03_2X3_MIN_STEPS 0x7fffffff
+static int rsq_wino_rows03_2x3(int32_t KW) { return KW / 8 >= RSQ_WINO_ROWS03_2X3_MIN_STEPS; }
 
 static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, 2); }
 
@@ -92,12 +109,12 @@ static void input_transform(const rsq_geom *g, const int8_t *xpad, int8_t *vbuf,
 
 void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
                         int8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads) {
-  assert(g->stride == 1 && g->k >= 3 && g->cin_p % 8 == 0 && threads >= 1);
+  assert(g->stride == 1 && g->k >= 3 && g->cin_p % 8 == 0 && g->chain >= 2 && threads >= 1);
   const int32_t cin_p = g->cin_p, nch = g->k / 3, rem = g->k % 3;
   const int32_t KW = nch * cin_p, KL = rem * cin_p;
-  const size_t quad_bytes = (size_t)4 * (4 * KW + KL);
+  const size_t group_bytes = (size_t)12 * (4 * KW + KL);
   const int32_t ntr = ntiles_round(g->t_out), nrb = ntr / 2;
-  const int32_t ncg = RSQ_ROUND_UP(g->cout, 8) / 8;
+  const int32_t ncg = RSQ_ROUND_UP(g->cout, 12) / 12;
   (void)threads;
 #pragma omp parallel num_threads(threads)
   {
@@ -106,36 +123,52 @@ void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
     /* implicit barrier: all of V is ready */
 #pragma omp for schedule(static)
     for (int32_t item = 0; item < ncg * nrb; item++) {
-      const int32_t cg = item / nrb, rb = item % nrb, t0 = rb * 4;
+      const int32_t cg = item / nrb, rb = item % nrb, t0 = rb * 4, co0 = cg * 12;
       const int8_t *v0 = vbuf + (size_t)rb * 2 * 4 * KW, *v1 = v0 + (size_t)4 * KW;
-      int32_t tile[4 * 8];
-      for (int32_t qq = 0; qq < 2; qq++) {
-        const int8_t *u = packed + (size_t)(cg * 2 + qq) * quad_bytes;
-        int32x4_t m0[2], m1[2], m2[2], m3[2];
-        rsq_ukr_2x4(v0, v1, u, KW / 8, m0);
-        rsq_ukr_2x4(v0 + KW, v1 + KW, u + 4 * KW, KW / 8, m1);
-        rsq_ukr_2x4(v0 + 2 * KW, v1 + 2 * KW, u + 8 * KW, KW / 8, m2);
-        rsq_ukr_2x4(v0 + 3 * KW, v1 + 3 * KW, u + 12 * KW, KW / 8, m3);
-        int32x4_t yv[4];
-        for (int i = 0; i < 2; i++) {
+      const int8_t *u = packed + (size_t)cg * group_bytes;
+      int32_t m[4][2 * 12]; /* M_xi[tile][column] */
+      const int rows03_2x3 = rsq_wino_rows03_2x3(KW);
+      if (rows03_2x3)
+        for (int32_t xi = 0; xi < 4; xi += 3) /* rows 0 and 3: 6-deep int16 chains */
+          for (int32_t tt = 0; tt < 4; tt++)
+            rsq_ukr_2x3_c6(v0 + xi * KW, v1 + xi * KW, u + (size_t)xi * 12 * KW + (size_t)tt * 3 * KW,
+                           KW / 8, m[xi] + 3 * tt, 12);
+      for (int32_t xi = rows03_2x3 ? 1 : 0; xi < (rows03_2x3 ? 3 : 4); xi++) /* 2x4 tiles */
+        for (int32_t qq = 0; qq < 3; qq++) {
+          int32x4_t o[2];
+          rsq_ukr_2x4(v0 + xi * KW, v1 + xi * KW, u + (size_t)xi * 12 * KW + (size_t)qq * 4 * KW,
+                      KW / 8, o);
+          vst1q_s32(m[xi] + 4 * qq, o[0]);
+          vst1q_s32(m[xi] + 12 + 4 * qq, o[1]);
+        }
+      int32_t tile[4 * 16]; /* row stride 16: the 4-column epilogue reads 8 */
+      for (int32_t i = 0; i < 2; i++) /* tile i -> output rows 2i, 2i+1 */
+        for (int32_t c = 0; c < 12; c += 4) {
+          const int32x4_t m0 = vld1q_s32(m[0] + 12 * i + c), m1 = vld1q_s32(m[1] + 12 * i + c);
+          const int32x4_t m2 = vld1q_s32(m[2] + 12 * i + c), m3 = vld1q_s32(m[3] + 12 * i + c);
           /* A''^T: y2_0 = 2 m0 + m1 + m2, y2_1 = m1 - m2 - 2 m3; conv = y2 >> 1 (exact) */
-          int32x4_t s12 = vaddq_s32(m1[i], m2[i]), d12 = vsubq_s32(m1[i], m2[i]);
-          yv[2 * i] = vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0[i], 1), s12), 1);
-          yv[2 * i + 1] = vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3[i], 1)), 1);
+          const int32x4_t s12 = vaddq_s32(m1, m2), d12 = vsubq_s32(m1, m2);
+          vst1q_s32(tile + 32 * i + c, vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0, 1), s12), 1));
+          vst1q_s32(tile + 32 * i + 16 + c, vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3, 1)), 1));
         }
-        if (rem) { /* leftover taps as a spatial GEMM into the same int32 tile */
-          const int8_t *a = xpad + (size_t)(t0 + 3 * nch) * cin_p;
-          const int8_t *ul = u + 16 * KW;
-          int32x4_t l[4];
-          rsq_ukr_2x4(a, a + cin_p, ul, KL / 8, l);
-          rsq_ukr_2x4(a + 2 * cin_p, a + 3 * cin_p, ul, KL / 8, l + 2);
-          for (int r = 0; r < 4; r++) yv[r] = vaddq_s32(yv[r], l[r]);
+      if (rem) { /* leftover taps as a spatial GEMM into the same int32 tile */
+        const int8_t *a = xpad + (size_t)(t0 + 3 * nch) * cin_p;
+        const int8_t *ul = u + (size_t)48 * KW;
+        int32_t l[4 * 16];
+        for (int32_t tt = 0; tt < 4; tt++) {
+          rsq_ukr_2x3(a, a + cin_p, ul + (size_t)tt * 3 * KL, KL / 8, g->chain, l + 3 * tt, 16);
+          rsq_ukr_2x3(a + 2 * cin_p, a + 3 * cin_p, ul + (size_t)tt * 3 * KL, KL / 8, g->chain,
+                      l + 32 + 3 * tt, 16);
         }
-        for (int r = 0; r < 4; r++) vst1q_s32(tile + 8 * r + 4 * qq, yv[r]);
+        for (int32_t r = 0; r < 4; r++)
+          for (int32_t c = 0; c < 12; c += 4)
+            vst1q_s32(tile + 16 * r + c, vaddq_s32(vld1q_s32(tile + 16 * r + c), vld1q_s32(l + 16 * r + c)));
       }
       const int32_t rows = g->t_out - t0 < 4 ? g->t_out - t0 : 4;
-      const int32_t nc = g->cout - cg * 8 < 8 ? g->cout - cg * 8 : 8;
-      rsq_neon_requant_store(tile, rows, cg * 8, nc, rq, y + (size_t)t0 * g->cout, g->cout);
+      const int32_t nc = g->cout - co0 < 12 ? g->cout - co0 : 12;
+      int8_t *yr = y + (size_t)t0 * g->cout;
+      rsq_neon_requant_store(tile, 16, rows, co0, nc < 8 ? nc : 8, rq, yr, g->cout);
+      if (nc > 8) rsq_neon_requant_store(tile + 8, 16, rows, co0 + 8, nc - 8, rq, yr, g->cout);
     }
   }
 }

@@ -2,7 +2,7 @@
  * integers, relative tolerance for FP32), Winograd reference against direct convolution,
  * requantization edge cases, threads, and every bad-input status of the public API.
  * Usage: test_rsq <group>; groups: requant wino_tile wino_ref gemm_neon wino_neon avx2
- * epilogue threads f32 api. On failure every shape parameter and the first differing index
+ * epilogue threads f32 api dwconv. On failure every shape parameter and the first differing index
  * is printed. */
 #include <math.h>
 #include <stdio.h>
@@ -266,6 +266,13 @@ static void test_conv_impl(rsq_impl impl, int wino, int ncases) {
       fails += run_compare(&c, algo, impl, 1);
     }
   }
+  /* long reductions and many rows: cross the AVX2 cache slices (252 4-deep steps) and row
+   * chunks (48 rows), cin not a multiple of 4/8/16, cout not a multiple of 12/16 */
+  const conv_case big[] = {{{130, 40, 9, 1, 4, 4}, 100, 63, 42, -127, 127, 0},
+                           {{130, 40, 9, 1, 4, 4}, 100, 63, 42, -63, 63, 1},
+                           {{260, 17, 15, 1, 7, 7}, 61, 63, 42, -127, 127, 3},
+                           {{300, 29, 4, 1, 0, 3}, 77, 63, 42, 0, 127, 2}};
+  for (int i = 0; i < 4 && fails < 5; i++) fails += run_compare(&big[i], algo, impl, 1 + i % 3);
 }
 
 static int have_impl(rsq_impl impl) {
@@ -497,6 +504,135 @@ static void test_api(void) {
   CHECK(strcmp(rsq_status_string(RSQ_OK), "ok") == 0, "status string");
 }
 
+/* ---------------------------------------------------------------- depthwise */
+/* independent direct formula (no padding copy, int64) for the reference */
+static int32_t dw_direct(const int8_t *x, int32_t t_in, int32_t C, const int8_t *w, int32_t k,
+                         int32_t pl, int32_t t, int32_t c, int32_t bias) {
+  int64_t a = bias;
+  for (int32_t j = 0; j < k; j++) {
+    int32_t ti = t - pl + j;
+    if (ti >= 0 && ti < t_in) a += (int64_t)x[(size_t)ti * C + c] * w[(size_t)c * k + j];
+  }
+  return (int32_t)a;
+}
+
+static void test_dwconv(void) {
+  static const int32_t CH[] = {1, 3, 7, 8, 9, 16, 17, 33, 64, 70};
+  static const int32_t KS[] = {1, 2, 3, 5, 11, 20, 21};
+  rsq_impl impls[2] = {RSQ_IMPL_REF, RSQ_IMPL_NEON};
+  int fails = 0;
+  for (int n = 0; n < 160 && fails < 5; n++) {
+    const int32_t C = CH[rnd() % 10], k = KS[rnd() % 7], pl = rint_in(0, k - 1),
+                  pr = rint_in(0, k - 1), pattern = n % 4, threads = 1 + n % 3;
+    int32_t t_out = 1 + n % 13; /* below / equal / above the 4-row block */
+    if (n % 11 == 0) t_out = 40 + (int32_t)(rnd() % 9);
+    int32_t t_in = t_out + k - 1 - pl - pr;
+    if (t_in < 1) continue;
+    const int32_t lo = n % 3 == 0 ? -127 : n % 3 == 1 ? -63 : 0, hi = n % 3 == 1 ? 63 : 127;
+    int8_t *x = malloc((size_t)t_in * C), *w = malloc((size_t)C * k);
+    int8_t *y = malloc((size_t)t_out * C), *yr = malloc((size_t)t_out * C);
+    int32_t *bias = malloc(C * 4), *M = malloc(C * 4), *sh = malloc(C * 4);
+    for (int32_t i = 0; i < t_in * C; i++)
+      x[i] = (int8_t)(pattern == 1 ? 127 : pattern == 2 ? ((i / C) & 1 ? -127 : 127) : rint_in(-127, 127));
+    for (int32_t i = 0; i < C * k; i++)
+      w[i] = (int8_t)(pattern == 1 ? 127 : pattern == 2 ? ((i % k) & 1 ? -127 : 127) : rint_in(-127, 127));
+    for (int32_t c = 0; c < C; c++) {
+      double m = 60.0 / (k * 127.0 * 127.0 / (pattern ? 1.0 : 8.0)) * (0.5 + (rnd() % 1000) / 1000.0);
+      if (rnd() % 8 == 0) m *= 64;
+      if (rsq_quantize_multiplier(m, &M[c], &sh[c]) != RSQ_OK) { M[c] = 1 << 30; sh[c] = 0; }
+      bias[c] = rint_in(-20000, 20000);
+    }
+    rsq_dwconv1d_s8_ref(C, k, pl, pr, x, t_in, w, bias, M, sh, lo, hi, yr);
+    for (int32_t t = 0; t < t_out && fails < 5; t++) /* reference vs the direct formula */
+      for (int32_t c = 0; c < C; c++) {
+        int32_t want = rsq_requantize(dw_direct(x, t_in, C, w, k, pl, t, c, bias[c]), M[c], sh[c], lo, hi);
+        if (yr[(size_t)t * C + c] != want) {
+          CHECK(0, "dw ref C=%d k=%d pad=%d/%d t_in=%d pattern=%d: t=%d c=%d got %d want %d", C, k,
+                pl, pr, t_in, pattern, t, c, yr[(size_t)t * C + c], want);
+          fails++;
+          break;
+        }
+      }
+    for (int ii = 0; ii < 2; ii++) {
+      rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, M, sh, lo, hi};
+      rsq_dwconv1d_s8 *op = NULL;
+      rsq_status st = rsq_dwconv1d_s8_create(&d, &op);
+      if (st == RSQ_ERR_UNSUPPORTED && impls[ii] == RSQ_IMPL_NEON) continue;
+      CHECK(st == RSQ_OK, "dw create C=%d k=%d: %s", C, k, rsq_last_error());
+      if (st) { fails++; continue; }
+      memset(y, 0x55, (size_t)t_out * C);
+      st = rsq_dwconv1d_s8_run(op, x, t_in, y, threads);
+      CHECK(st == RSQ_OK, "dw run: %s", rsq_last_error());
+      g_compared++;
+      for (int32_t i = 0; i < t_out * C; i++)
+        if (y[i] != yr[i]) {
+          CHECK(0, "dw impl=%d threads=%d channels=%d k=%d pad=%d/%d t_in=%d t_out=%d clamp=[%d,%d] "
+                "pattern=%d: first difference at t=%d c=%d: got %d want %d", (int)impls[ii], threads,
+                C, k, pl, pr, t_in, t_out, lo, hi, pattern, i / C, i % C, y[i], yr[i]);
+          fails++;
+          break;
+        }
+      rsq_dwconv1d_s8_destroy(op);
+    }
+    free(x); free(w); free(y); free(yr); free(bias); free(M); free(sh);
+  }
+  /* statuses */
+  int8_t w[3 * 4] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, x[40] = {0}, y[40];
+  int32_t M[4] = {1 << 30, 1 << 30, 1 << 30, 1 << 30}, sh[4] = {0, 0, 0, 0};
+  const rsq_dwconv1d_s8_desc good = {4, 3, 1, 1, RSQ_IMPL_AUTO, w, NULL, M, sh, -127, 127};
+  rsq_dwconv1d_s8_desc d;
+  rsq_dwconv1d_s8 *op = NULL;
+#define EXPECT_DW(mod, want)                                                               \
+  do {                                                                                     \
+    d = good;                                                                              \
+    mod;                                                                                   \
+    op = NULL;                                                                             \
+    rsq_status st_ = rsq_dwconv1d_s8_create(&d, &op);                                     \
+    CHECK(st_ == (want), "%s: got %d (%s) want %d", #mod, st_, rsq_last_error(), want);    \
+    CHECK(st_ == RSQ_OK || (op == NULL && rsq_last_error()[0]), "no message/op set");      \
+    rsq_dwconv1d_s8_destroy(op);                                                           \
+  } while (0)
+  EXPECT_DW((void)0, RSQ_OK);
+  EXPECT_DW(d.channels = 0, RSQ_ERR_SHAPE);
+  EXPECT_DW(d.k = 0, RSQ_ERR_PARAM);
+  EXPECT_DW(d.k = 65, RSQ_ERR_PARAM);
+  EXPECT_DW(d.pad_left = -1, RSQ_ERR_PARAM);
+  EXPECT_DW(d.weight = NULL, RSQ_ERR_NULL);
+  EXPECT_DW(d.multiplier = NULL, RSQ_ERR_NULL);
+  EXPECT_DW(d.impl = (rsq_impl)9, RSQ_ERR_PARAM);
+  EXPECT_DW(d.impl = RSQ_IMPL_AVX2, RSQ_ERR_UNSUPPORTED);
+  EXPECT_DW((d.out_min = 3, d.out_max = 2), RSQ_ERR_PARAM);
+  M[1] = 5;
+  EXPECT_DW((void)0, RSQ_ERR_PARAM);
+  M[1] = 1 << 30;
+  sh[2] = -32;
+  EXPECT_DW((void)0, RSQ_ERR_PARAM);
+  sh[2] = 0;
+  w[4] = -128;
+  EXPECT_DW((void)0, RSQ_ERR_PARAM);
+  w[4] = 5;
+  int32_t big[4] = {0, INT32_MAX, 0, 0};
+  EXPECT_DW(d.bias = big, RSQ_ERR_PARAM);
+  CHECK(rsq_dwconv1d_s8_create(NULL, &op) == RSQ_ERR_NULL, "dw null desc");
+  CHECK(rsq_dwconv1d_s8_create(&good, &op) == RSQ_OK, "%s", rsq_last_error());
+  CHECK(rsq_dwconv1d_s8_run(op, x, 10, y, 0) == RSQ_ERR_PARAM, "dw threads 0");
+  CHECK(rsq_dwconv1d_s8_run(op, NULL, 10, y, 1) == RSQ_ERR_NULL, "dw x null");
+  CHECK(rsq_dwconv1d_s8_run(op, x, 0, y, 1) == RSQ_ERR_SHAPE, "dw t_in 0");
+  x[2] = -128;
+  CHECK(rsq_dwconv1d_s8_run(op, x, 10, y, 1) == RSQ_ERR_PARAM, "dw x -128");
+  x[2] = 0;
+  CHECK(rsq_dwconv1d_s8_run(op, x, 1, y, 1) == RSQ_OK, "dw t_in 1: %s", rsq_last_error());
+  rsq_dwconv1d_s8_destroy(op);
+  rsq_dwconv1d_s8_desc d5 = good;
+  d5.k = 5;
+  d5.pad_left = d5.pad_right = 0;
+  int8_t w5[20] = {0};
+  d5.weight = w5;
+  CHECK(rsq_dwconv1d_s8_create(&d5, &op) == RSQ_OK, "dw k5");
+  CHECK(rsq_dwconv1d_s8_run(op, x, 4, y, 1) == RSQ_ERR_SHAPE, "dw t_out 0");
+  rsq_dwconv1d_s8_destroy(op);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "Usage: %s <group>\n", argv[0]);
@@ -520,6 +656,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(g, "threads")) test_threads();
   else if (!strcmp(g, "f32")) test_f32();
   else if (!strcmp(g, "api")) test_api();
+  else if (!strcmp(g, "dwconv")) test_dwconv();
   else {
     fprintf(stderr, "%s: unknown group %s\n", argv[0], g);
     return 2;

@@ -116,6 +116,31 @@ void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op);
 /* The implementation the op actually runs (AUTO resolved). */
 rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op);
 
+/* ---- INT8 depthwise Conv1D op (groups == channels, stride 1; DFSMN memory layer) ----
+ * y[t][c] = requantize(bias[c] + sum_{j<k} x[t - pad_left + j][c] * w[c][j])  (same rule as
+ * above; out-of-range input rows are zeros). x: [t_in][channels], y: [t_out][channels],
+ * t_out = t_in + pad_left + pad_right - k + 1. Weights as PyTorch stores them: [channels][1][k]. */
+typedef struct rsq_dwconv1d_s8 rsq_dwconv1d_s8;
+
+typedef struct rsq_dwconv1d_s8_desc {
+  int32_t channels;           /* >= 1 */
+  int32_t k;                  /* 1..64 */
+  int32_t pad_left, pad_right;/* 0..65536 */
+  rsq_impl impl;              /* AUTO, REF or NEON (AVX2: UNSUPPORTED) */
+  const int8_t *weight;       /* [channels][k], values in [-127, 127] */
+  const int32_t *bias;        /* [channels] or NULL; |bias| <= 2^31 - 1 - k*127*127 */
+  const int32_t *multiplier;  /* [channels], each in [2^30, 2^31) */
+  const int32_t *shift;       /* [channels], each in [-31, 31] */
+  int32_t out_min, out_max;   /* -127 <= out_min <= out_max <= 127 */
+} rsq_dwconv1d_s8_desc;
+
+rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8 **op);
+/* x values must be in [-127, 127] (checked). */
+rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                               int32_t threads);
+void rsq_dwconv1d_s8_destroy(rsq_dwconv1d_s8 *op);
+rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op);
+
 /* ---- FP32 Conv1D / linear op ---- */
 typedef struct rsq_conv1d_f32 rsq_conv1d_f32;
 typedef struct rsq_conv1d_f32_desc {
