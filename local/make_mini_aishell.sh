@@ -30,7 +30,8 @@ if [ $# -ne 1 ]; then
 fi
 out=$1
 
-settings="scale=$scale seed=$seed voices=$voices"
+# format: the corpus layout version (rsqasr.synth.corpus.PARAMS_FORMAT; 2 = 1,200 test utterances)
+settings="scale=$scale seed=$seed voices=$voices format=2"
 if [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$settings" ]; then
   echo "$0: $out is already complete ($settings); skipping."
   exit 0

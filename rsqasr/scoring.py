@@ -130,9 +130,23 @@ def sclite_counts(refs: dict[str, list[str]], hyps: dict[str, list[str]], work_d
     raise RuntimeError(f"no Sum line in {rsum}")
 
 
-def bootstrap_ci(ref_lens, errors, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the corpus error rate, resampling utterances."""
-    ref_lens, errors = np.asarray(ref_lens, float), np.asarray(errors, float)
+def _by_group(groups, *columns) -> list[np.ndarray]:
+    """Sum each column over the utterances of a group (groups=None: every utterance its own)."""
+    cols = [np.asarray(c, float) for c in columns]
+    if groups is None:
+        return cols
+    if len(groups) != len(cols[0]):
+        raise ValueError(f"groups has {len(groups)} entries for {len(cols[0])} utterances")
+    _, inv = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    return [np.bincount(inv, weights=c) for c in cols]
+
+
+def bootstrap_ci(ref_lens, errors, n: int = 1000, seed: int = 0, level: float = 0.95,
+                 groups=None) -> tuple[float, float]:
+    """Percentile bootstrap CI of the corpus error rate, resampling utterances, or with ``groups``
+    (one label per utterance, e.g. its sentence) resampling whole groups: utterances of one
+    sentence by several speakers are not independent, so the sentence is the unit to resample."""
+    ref_lens, errors = _by_group(groups, ref_lens, errors)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(ref_lens), size=(n, len(ref_lens)))
     rates = errors[idx].sum(1) / np.maximum(ref_lens[idx].sum(1), 1)
@@ -141,11 +155,11 @@ def bootstrap_ci(ref_lens, errors, n: int = 1000, seed: int = 0, level: float = 
 
 
 def paired_bootstrap(ref_lens, errors_a, errors_b, n: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
-    """CI of rate(b) - rate(a) over the same utterances resampled together, and the fraction
-    of resamples where b is not better than a (small: b is significantly better)."""
-    ref_lens = np.asarray(ref_lens, float)
-    ea, eb = np.asarray(errors_a, float), np.asarray(errors_b, float)
+                     level: float = 0.95, groups=None) -> tuple[float, float, float]:
+    """CI of rate(b) - rate(a) over the same utterances (or ``groups``, see :func:`bootstrap_ci`)
+    resampled together, and the fraction of resamples where b is not better than a (small: b is
+    significantly better)."""
+    ref_lens, ea, eb = _by_group(groups, ref_lens, errors_a, errors_b)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(ref_lens), size=(n, len(ref_lens)))
     tot = np.maximum(ref_lens[idx].sum(1), 1)

@@ -112,3 +112,22 @@ def test_bootstrap_intervals():
     assert lo == pytest.approx(-0.1) and hi == pytest.approx(-0.1) and p == 0.0
     lo, hi, p = paired_bootstrap(refs, errs, errs)
     assert lo == hi == 0.0 and p == 1.0
+
+
+def test_bootstrap_over_sentences():
+    from rsqasr.scoring import bootstrap_ci, paired_bootstrap
+
+    # 20 sentences, each said by 10 speakers with the same errors: 20 independent units, not 200
+    sent = [f"s{i % 20}" for i in range(200)]
+    refs = [10] * 200
+    errs = [1 if i % 20 < 10 else 3 for i in range(200)]
+    lo_u, hi_u = bootstrap_ci(refs, errs)
+    lo_s, hi_s = bootstrap_ci(refs, errs, groups=sent)
+    assert lo_s < 0.2 < hi_s
+    assert 2.0 < (hi_s - lo_s) / (hi_u - lo_u) < 4.5  # about sqrt(10) wider
+    lo_1, hi_1 = bootstrap_ci(refs, errs, groups=[str(i) for i in range(200)])  # one utterance per group
+    assert hi_1 - lo_1 == pytest.approx(hi_u - lo_u, rel=0.2)
+    lo, hi, p = paired_bootstrap(refs, errs, [e - 1 for e in errs], groups=sent)
+    assert lo == pytest.approx(-0.1) and hi == pytest.approx(-0.1) and p == 0.0
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_ci(refs, errs, groups=sent[:10])

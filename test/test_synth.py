@@ -214,3 +214,24 @@ def test_rebuild_with_other_params_overwrites(corpora, tmp_path):
     a, b = _tree(corpora["a"]), _tree(d)
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_rebuild_with_other_scale_keeps_unchanged_speakers(corpora, tmp_path):
+    import shutil
+
+    scale2 = 0.0014  # 7 train utterances instead of 5; dev and test stay at their minimum of 3
+    assert C.corpus_sizes(scale2)["train"][1] != C.corpus_sizes(SCALE)["train"][1]
+    assert all(C.corpus_sizes(scale2)[s] == C.corpus_sizes(SCALE)[s] for s in ("dev", "test"))
+    d = tmp_path / "d"
+    shutil.copytree(corpora["a"], d)
+    heldout = [p for s in ("dev", "test") for p in sorted((d / "data_aishell" / "wav" / s).rglob("*.wav"))]
+    before = {p: (p.stat().st_ino, p.read_bytes()) for p in heldout}
+    summary = C.build_corpus(d, scale=scale2, seed=1, nj=1)
+    assert summary.skipped == len(heldout) == 6  # dev and test speakers kept, train redone
+    assert summary.synthesized == 7
+    assert {p: (p.stat().st_ino, p.read_bytes()) for p in heldout} == before
+    fresh = tmp_path / "fresh"
+    C.build_corpus(fresh, scale=scale2, seed=1, nj=1)
+    a, b = _tree(fresh), _tree(d)
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []

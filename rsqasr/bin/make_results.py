@@ -1,7 +1,7 @@
 """Collect the scored decodes of a recipe's experiments into its RESULTS.md, as the paper's
 Table 2: per model, the rows FP32, INT8 GEMM PTQ, INT8 Wino PTQ, INT8 Wino RSQ (beta=0, the
 paper's RSQ-dagger) and INT8 Wino RSQ, with CER on dev and test, 95% bootstrap confidence
-intervals over utterances, and the paired-bootstrap difference to the FP32 row.
+intervals over sentences, and the paired-bootstrap difference to the FP32 row.
 
 Reads every ``<exp_root>/**/decode_*/result.json`` with its ``decode_info.json`` and
 ``per_utt.tsv`` (written by the recipe's decode stages and rsqasr.bin.score). The table goes
@@ -42,9 +42,15 @@ def count_params(model_file: Path) -> int | None:
                if k.startswith("net.") and v.is_floating_point() and "quant" not in k)
 
 
-def per_utt(d: Path) -> dict[str, tuple[int, int]]:
+def per_utt(d: Path) -> dict[str, tuple[int, int, str]]:
+    """{utt: (reference characters, errors, sentence)}; a per_utt.tsv without the sentence column
+    (older scoring) makes every utterance its own group."""
     lines = (d / "per_utt.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    return {u: (int(n), int(e)) for u, n, e in (line.split("\t") for line in lines)}
+    out = {}
+    for line in lines:
+        f = line.split("\t")
+        out[f[0]] = (int(f[1]), int(f[2]), f[3] if len(f) > 3 else f[0])
+    return out
 
 
 def collect(exp_root: Path) -> dict[str, dict]:
@@ -77,7 +83,8 @@ def fmt_delta(entry: dict, ref: dict | None) -> str:
         return ""
     utts = sorted(set(entry["per_utt"]) & set(ref["per_utt"]))
     lens = [ref["per_utt"][u][0] for u in utts]
-    lo, hi, p = paired_bootstrap(lens, [ref["per_utt"][u][1] for u in utts], [entry["per_utt"][u][1] for u in utts])
+    lo, hi, p = paired_bootstrap(lens, [ref["per_utt"][u][1] for u in utts], [entry["per_utt"][u][1] for u in utts],
+                                 groups=[ref["per_utt"][u][2] for u in utts])
     d = entry["result"]["cer"] - ref["result"]["cer"]
     sig = "yes" if (lo > 0 or hi < 0) else "no"
     return f"{100 * d:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] {sig}"
@@ -107,7 +114,7 @@ def table(name: str, base: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
     lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile bootstrap "
-              "over utterances (1,000 resamples); Δ: paired bootstrap against the FP32 row with the same "
+              "over sentences (utterances of the same text resampled together; 1,000 resamples); Δ: paired bootstrap against the FP32 row with the same "
               "decoding, 'sig.' = its 95% CI excludes 0. Quantized rows are decoded by the bit-exact integer "
               "reference (rsqasr.quant.intref)."]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ homophone choice). Uses the built-in aligner (sclite's costs) and, when sctk's s
 installed, runs sclite too and reports both (they agree; a mismatch is logged as an error).
 
 Writes to --dir: result.txt (summary), result.json (numbers, with a 95% bootstrap CI of the
-CER over utterances), align.txt (per-utterance alignments), per_utt.tsv (errors per utterance,
+CER over sentences: utterances with the same reference text are resampled together), align.txt (per-utterance alignments), per_utt.tsv (errors per utterance,
 for paired comparisons) and sclite's own outputs in sclite/.
 
 Usage:
@@ -41,7 +41,7 @@ def main(args) -> None:
     totals = {"cer": Counts(), "pinyin_tone": Counts(), "pinyin_notone": Counts()}
     ref_tok, hyp_tok = {}, {}
     sent_err = 0
-    per_utt: list[tuple[str, int, int]] = []
+    per_utt: list[tuple[str, int, int, str]] = []
     with atomic_open(out / "align.txt") as f:
         for utt, ref in refs.items():
             hyp = hyps.get(utt, "")
@@ -50,7 +50,7 @@ def main(args) -> None:
             a = align(r, h)
             totals["cer"] += a.counts
             sent_err += a.counts.errors > 0
-            per_utt.append((utt, a.counts.ref, a.counts.errors))
+            per_utt.append((utt, a.counts.ref, a.counts.errors, "".join(r)))
             if args.pinyin:
                 totals["pinyin_tone"] += align(pinyin_syllables(ref, True), pinyin_syllables(hyp, True)).counts
                 totals["pinyin_notone"] += align(pinyin_syllables(ref, False), pinyin_syllables(hyp, False)).counts
@@ -59,10 +59,11 @@ def main(args) -> None:
             f.write("HYP: " + " ".join(y if y is not None else "*" for _, y in a.pairs) + "\n\n")
     c = totals["cer"]
     with atomic_open(out / "per_utt.tsv") as f:
-        f.write("utt\tref_chars\terrors\n")
-        f.writelines(f"{u}\t{n}\t{e}\n" for u, n, e in per_utt)
-    ci = bootstrap_ci([n for _, n, _ in per_utt], [e for _, _, e in per_utt])
-    result = {"utts": len(refs), "ref_chars": c.ref, "cer": c.rate, "cer_ci95": list(ci), "cor": c.cor,
+        f.write("utt\tref_chars\terrors\tsentence\n")
+        f.writelines(f"{u}\t{n}\t{e}\t{t}\n" for u, n, e, t in per_utt)
+    ci = bootstrap_ci([x[1] for x in per_utt], [x[2] for x in per_utt], groups=[x[3] for x in per_utt])
+    result = {"utts": len(refs), "sentences": len({x[3] for x in per_utt}), "ref_chars": c.ref, "cer": c.rate,
+              "cer_ci95": list(ci), "cor": c.cor,
               "sub": c.sub, "del": c.dele, "ins": c.ins, "sentence_error_rate": sent_err / max(len(refs), 1)}
     if args.pinyin:
         result["pinyin_ser_tone"] = totals["pinyin_tone"].rate
@@ -79,7 +80,7 @@ def main(args) -> None:
     lines = [f"# {args.hyp} vs {args.ref}",
              f"utterances {len(refs)}  characters {c.ref}",
              f"CER {100 * c.rate:.2f}%  (Corr {c.cor}  Sub {c.sub}  Del {c.dele}  Ins {c.ins}  Err {c.errors}; "
-             f"95% bootstrap CI {100 * ci[0]:.2f}-{100 * ci[1]:.2f})",
+             f"95% bootstrap CI over {result['sentences']} sentences {100 * ci[0]:.2f}-{100 * ci[1]:.2f})",
              f"sentence error rate {100 * result['sentence_error_rate']:.2f}%"]
     if args.pinyin:
         lines.append(f"pinyin syllable error rate: with tones {100 * result['pinyin_ser_tone']:.2f}%, "
