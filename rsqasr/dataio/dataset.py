@@ -85,14 +85,16 @@ def collate(batch: list[Utterance]) -> dict:
 class BucketBatchSampler:
     """Batches of utterances of similar length: sorted by frames, cut into batches holding at
     most ``batch_size`` utterances and ``max_frames`` padded frames (0 = no frame limit); the
-    order of batches is shuffled per epoch with ``seed + epoch``. With ``world_size`` > 1 each
+    order of batches is shuffled per epoch with ``seed + epoch``, except in the first
+``sorted_epochs`` epochs (numbered from 1), which go from the shortest batch to the longest
+(SortaGrad, Amodei et al. 2016: CTC leaves its all-blank plateau sooner on short utterances). With ``world_size`` > 1 each
     rank takes every world_size-th batch (the batch count is rounded down to a multiple of
     world_size so ranks stay in step). ``start`` skips the first batches of an epoch: that is
     how a resumed run continues mid-epoch.
     """
 
     def __init__(self, num_frames: dict[str, int], batch_size: int, max_frames: int = 0, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, sorted_epochs: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         keys = sorted(num_frames, key=lambda u: (num_frames[u], u))
@@ -107,6 +109,7 @@ class BucketBatchSampler:
         if cur:
             self.batches.append(cur)
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, seed, rank, world_size
+        self.sorted_epochs = sorted_epochs
         self.epoch = 0
         self.start = 0
 
@@ -115,7 +118,7 @@ class BucketBatchSampler:
 
     def epoch_batches(self) -> list[list[str]]:
         order = np.arange(len(self.batches))
-        if self.shuffle:
+        if self.shuffle and self.epoch > self.sorted_epochs:
             order = np.random.default_rng(self.seed + self.epoch).permutation(len(self.batches))
         usable = (len(order) // self.world_size) * self.world_size
         return [self.batches[i] for i in order[:usable][self.rank:: self.world_size]]

@@ -42,6 +42,7 @@ DEFAULTS: dict = {
         "max_steps": 0,             # > 0: stop after this many optimizer steps (paper RSQ: 3000)
         "batch_size": 32,           # utterances per batch (upper bound)
         "max_frames": 0,            # padded input frames per batch (0 = no limit)
+        "sortagrad": 0,             # epochs (from the first) that go from short to long batches, unshuffled
         "accum_grad": 1,
         "grad_clip": 5.0,
         "seed": 1,

@@ -104,7 +104,7 @@ class Trainer:
         self.exp_dir, self.d, self.meta = Path(exp_dir), dist_info, meta
         self.sampler = BucketBatchSampler(train_set.num_frames, self.tc["batch_size"], self.tc["max_frames"],
                                           shuffle=True, seed=self.tc["seed"], rank=dist_info.rank,
-                                          world_size=dist_info.world_size)
+                                          world_size=dist_info.world_size, sorted_epochs=self.tc["sortagrad"])
         if len(self.sampler) == 0:
             raise TrainingError(f"{train_set.data_dir}: fewer batches ({len(self.sampler.batches)}) than processes "
                                 f"({dist_info.world_size})")
