@@ -8,9 +8,11 @@ set -euo pipefail
 # mini corpus: espeak-ng (optional voices), fortunes-zh (Chinese text)
 # scoring: sctk (sclite)
 # native engine: cmake, compilers, the ARMv7 cross toolchain, qemu-user, SIMDe
+# fuzzing rsq-decode's loaders: clang with libFuzzer (libclang-rt-14-dev)
 # downloads and venv: curl, python3-venv
 pkgs=(sox libsndfile1 espeak-ng fortunes-zh sctk cmake gcc g++ make curl
-      gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf qemu-user libsimde-dev python3-venv)
+      gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf qemu-user libsimde-dev python3-venv
+      clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -272,11 +272,11 @@ static int grow_ws(rsq_conv1d_s8 *op, size_t need) {
   return op->ws != NULL;
 }
 
-rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
-                             int32_t threads) {
-  static const char *who = "rsq_conv1d_s8_run";
-  if (!op || !x || !y) {
-    rsq_set_error("%s: null pointer (op, x, y are required)", who);
+/* y != NULL: requantized int8 output; acc != NULL: int32 accumulators (bias added). */
+static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                           int32_t *acc, int32_t threads, const char *who) {
+  if (!op || !x || (!y && !acc)) {
+    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
     return RSQ_ERR_NULL;
   }
   if (threads < 1) {
@@ -298,6 +298,18 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
     rsq_set_error("%s: input has |x| = %d > in_absmax = %d", who, xmax, op->in_absmax);
     return RSQ_ERR_PARAM;
   }
+  if (acc && op->impl == RSQ_IMPL_REF) {
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_conv1d_s8_acc_ref(p, x, t_in, op->w, acc);
+    else
+      rsq_wino23_s8_acc_ref(p, x, t_in, op->w, acc);
+    for (int32_t t = 0; t < t_out; t++)
+      for (int32_t co = 0; co < p->cout; co++) {
+        int32_t *a = acc + (size_t)t * p->cout + co;
+        *a = (int32_t)((uint32_t)*a + (uint32_t)op->bias[co]);
+      }
+    return RSQ_OK;
+  }
   if (op->impl == RSQ_IMPL_REF) {
     if (op->algo == RSQ_ALGO_GEMM)
       rsq_conv1d_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
@@ -305,7 +317,12 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
       rsq_wino23_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
     return RSQ_OK;
   }
-  const rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi};
+  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL};
+  if (acc) { /* int32 output mode: see rsq_rq */
+    y = (int8_t *)acc;
+    rq.acc = acc;
+    rq.ybase = y;
+  }
   rsq_geom g = {p->cin, p->cout, p->k, p->stride, 0, 0, t_out, op->chain, 0};
   const int32_t rows = rsq_xpad_rows(p, t_out);
   if (op->impl == RSQ_IMPL_NEON) {
@@ -358,4 +375,14 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
 #endif /* RSQ_WITH_AVX2 */
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
+}
+
+rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                             int32_t threads) {
+  return conv_run(op, x, t_in, y, NULL, threads, "rsq_conv1d_s8_run");
+}
+
+rsq_status rsq_conv1d_s8_run_acc(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int32_t *acc,
+                                 int32_t threads) {
+  return conv_run(op, x, t_in, NULL, acc, threads, "rsq_conv1d_s8_run_acc");
 }

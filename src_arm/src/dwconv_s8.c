@@ -134,11 +134,11 @@ nomem:
   return RSQ_ERR_NOMEM;
 }
 
-rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
-                               int32_t threads) {
-  static const char *who = "rsq_dwconv1d_s8_run";
-  if (!op || !x || !y) {
-    rsq_set_error("%s: null pointer (op, x, y are required)", who);
+/* y != NULL: requantized int8 output; acc != NULL: int32 accumulators (bias added). */
+static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                         int32_t *acc, int32_t threads, const char *who) {
+  if (!op || !x || (!y && !acc)) {
+    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
     return RSQ_ERR_NULL;
   }
   if (threads < 1) {
@@ -158,6 +158,18 @@ rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_i
       rsq_set_error("%s: x[%zu] = -128 (symmetric int8 is [-127, 127])", who, i);
       return RSQ_ERR_PARAM;
     }
+  if (acc && op->impl == RSQ_IMPL_REF) {
+    for (int32_t t = 0; t < t_out; t++)
+      for (int32_t c = 0; c < op->channels; c++) {
+        int32_t a = op->bias[c];
+        for (int32_t j = 0; j < op->k; j++) {
+          const int64_t r = (int64_t)t - op->pad_left + j;
+          if (r >= 0 && r < t_in) a += (int32_t)x[(size_t)r * op->channels + c] * op->w[(size_t)c * op->k + j];
+        }
+        acc[(size_t)t * op->channels + c] = a;
+      }
+    return RSQ_OK;
+  }
   if (op->impl == RSQ_IMPL_REF) {
     rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, x, t_in, op->w,
                         op->bias, op->mult, op->shift, op->lo, op->hi, y);
@@ -180,11 +192,26 @@ rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_i
     memcpy(op->ws + ((size_t)t + op->pad_left) * c_p, x + (size_t)t * op->channels,
            (size_t)op->channels);
 #if defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(RSQ_WITH_SIMDE_NEON)
-  const rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi};
+  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL};
+  if (acc) { /* int32 output mode: see rsq_rq */
+    y = (int8_t *)acc;
+    rq.acc = acc;
+    rq.ybase = y;
+  }
   rsq_dwconv1d_s8_neon(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
   return RSQ_OK;
 #else
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
 #endif
+}
+
+rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
+                               int32_t threads) {
+  return dw_run(op, x, t_in, y, NULL, threads, "rsq_dwconv1d_s8_run");
+}
+
+rsq_status rsq_dwconv1d_s8_run_acc(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in,
+                                   int32_t *acc, int32_t threads) {
+  return dw_run(op, x, t_in, NULL, acc, threads, "rsq_dwconv1d_s8_run_acc");
 }

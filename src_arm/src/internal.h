@@ -27,7 +27,21 @@ typedef struct rsq_rq {
   const int32_t *lshift; /* [cout_pad] max(-shift, 0) */
   const int32_t *rshift; /* [cout_pad] max(shift, 0) */
   int32_t lo, hi;
+  /* int32 output mode (rsq_*_run_acc): when acc != NULL the epilogues store acc + bias as int32
+   * and do not requantize. The kernels are then given y = ybase = (int8_t *)acc, so an int8
+   * output pointer y + i maps to acc[i] (acc has 4x the bytes: y + i stays inside it). */
+  int32_t *acc;
+  const int8_t *ybase;
 } rsq_rq;
+
+/* int32 output mode of the epilogues: store acc + bias (modular add: the op layer bounds the
+ * sum to int32) for ncols columns of one row; y is the int8 address the requantizing path
+ * would have written. */
+static inline void rsq_store_acc_row(const rsq_rq *rq, const int32_t *a, const int32_t *bias,
+                                     const int8_t *y, int32_t ncols) {
+  int32_t *dst = rq->acc + (y - rq->ybase);
+  for (int32_t c = 0; c < ncols; c++) dst[c] = (int32_t)((uint32_t)a[c] + (uint32_t)bias[c]);
+}
 
 /* Scalar requantization of one accumulator (bias already added): steps 0-3 of rsq.h. */
 static inline int32_t rsq_requant1(int32_t acc, int32_t M, int32_t shift, int32_t lo,

@@ -353,6 +353,11 @@ static inline size_t rsq_quad_index(int32_t K, int32_t c, int32_t kk) {
 RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t ldt, int32_t rows,
                                        int32_t co0, int32_t ncols, const rsq_rq *rq, int8_t *y,
                                        int32_t ldy) {
+  if (rq->acc) { /* int32 output mode (rsq_rq): acc + bias, no requantization */
+    for (int32_t r = 0; r < rows; r++)
+      rsq_store_acc_row(rq, tile + ldt * r, rq->bias + co0, y + (size_t)r * ldy + co0, ncols);
+    return;
+  }
   const int32x4_t b0 = vld1q_s32(rq->bias + co0), b1 = vld1q_s32(rq->bias + co0 + 4);
   const int32x4_t m0 = vld1q_s32(rq->mult + co0), m1 = vld1q_s32(rq->mult + co0 + 4);
   const int32x4_t l0 = vld1q_s32(rq->lshift + co0), l1 = vld1q_s32(rq->lshift + co0 + 4);

@@ -2,7 +2,7 @@
  * integers, relative tolerance for FP32), Winograd reference against direct convolution,
  * requantization edge cases, threads, and every bad-input status of the public API.
  * Usage: test_rsq <group>; groups: requant wino_tile wino_ref gemm_neon wino_neon avx2
- * epilogue threads f32 api dwconv. On failure every shape parameter and the first differing index
+ * epilogue threads f32 api dwconv acc. On failure every shape parameter and the first differing index
  * is printed. */
 #include <math.h>
 #include <stdio.h>
@@ -633,6 +633,92 @@ static void test_dwconv(void) {
   rsq_dwconv1d_s8_destroy(op);
 }
 
+/* ---------------------------------------------------------------- int32 output (run_acc) */
+/* rsq_conv1d_s8_run_acc / rsq_dwconv1d_s8_run_acc on every implementation against the
+ * reference accumulators plus bias. */
+static void test_acc(void) {
+  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2};
+  for (int n = 0; n < 120; n++) {
+    const int wino = n % 2;
+    conv_case c = random_case(wino, n);
+    int32_t t_out;
+    if (rsq_conv1d_out_length(&c.p, c.t_in, &t_out) != RSQ_OK) continue;
+    const size_t nx = (size_t)c.t_in * c.p.cin, nw = (size_t)c.p.cout * c.p.cin * c.p.k;
+    const size_t ny = (size_t)t_out * c.p.cout;
+    int8_t *x = malloc(nx), *w = malloc(nw);
+    int32_t *bias = malloc(c.p.cout * 4), *M = malloc(c.p.cout * 4), *sh = malloc(c.p.cout * 4);
+    int32_t *ref = malloc(ny * 4), *got = malloc(ny * 4);
+    fill_case(&c, x, w, bias, M, sh);
+    rsq_conv1d_s8_acc_ref(&c.p, x, c.t_in, w, ref);
+    for (size_t i = 0; i < ny; i++) ref[i] += bias[i % c.p.cout];
+    for (int ii = 0; ii < 3; ii++) {
+      if (!have_impl(impls[ii])) continue;
+      if (impls[ii] == RSQ_IMPL_AVX2 && !wino && 2 * (2 * c.in_absmax + 1) * c.wmax > 32767) continue;
+      rsq_conv1d_s8_desc d = {c.p, wino ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM, impls[ii], c.in_absmax, w, bias,
+                              M, sh, c.lo, c.hi};
+      rsq_conv1d_s8 *op = NULL;
+      rsq_status st = rsq_conv1d_s8_create(&d, &op);
+      CHECK(st == RSQ_OK, "create: %s", rsq_last_error());
+      if (st) continue;
+      memset(got, 0x55, ny * 4);
+      st = rsq_conv1d_s8_run_acc(op, x, c.t_in, got, 1 + n % 2);
+      CHECK(st == RSQ_OK, "run_acc: %s", rsq_last_error());
+      g_compared++;
+      for (size_t i = 0; i < ny && st == RSQ_OK; i++)
+        if (got[i] != ref[i]) {
+          print_case("acc mismatch", &c, d.algo, impls[ii], 1);
+          fprintf(stderr, "  first difference at t=%zu co=%zu: got %d want %d\n", i / c.p.cout,
+                  i % c.p.cout, got[i], ref[i]);
+          g_fail++;
+          break;
+        }
+      rsq_conv1d_s8_destroy(op);
+    }
+    free(x); free(w); free(bias); free(M); free(sh); free(ref); free(got);
+  }
+  /* depthwise */
+  for (int n = 0; n < 40; n++) {
+    const int32_t C = 1 + (int32_t)(rnd() % 37), k = 1 + (int32_t)(rnd() % 11);
+    const int32_t pl = rint_in(0, k - 1), pr = rint_in(0, k - 1);
+    const int32_t t_in = rint_in(k > pl + pr ? k - pl - pr : 1, 40), t_out = t_in + pl + pr - k + 1;
+    int8_t *x = malloc((size_t)t_in * C), *w = malloc((size_t)C * k);
+    int32_t *bias = malloc(C * 4), *M = malloc(C * 4), *sh = malloc(C * 4);
+    int32_t *ref = malloc((size_t)t_out * C * 4), *got = malloc((size_t)t_out * C * 4);
+    for (int32_t i = 0; i < t_in * C; i++) x[i] = (int8_t)rint_in(-127, 127);
+    for (int32_t i = 0; i < C * k; i++) w[i] = (int8_t)rint_in(-127, 127);
+    for (int32_t i = 0; i < C; i++) { bias[i] = rint_in(-100000, 100000); M[i] = 1 << 30; sh[i] = 3; }
+    for (int32_t t = 0; t < t_out; t++)
+      for (int32_t ch = 0; ch < C; ch++) {
+        int32_t a = bias[ch];
+        for (int32_t j = 0; j < k; j++) {
+          int32_t r = t - pl + j;
+          if (r >= 0 && r < t_in) a += x[r * C + ch] * w[ch * k + j];
+        }
+        ref[t * C + ch] = a;
+      }
+    for (int ii = 0; ii < 2; ii++) {
+      if (!have_impl(impls[ii])) continue;
+      rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, M, sh, -127, 127};
+      rsq_dwconv1d_s8 *op = NULL;
+      rsq_status st = rsq_dwconv1d_s8_create(&d, &op);
+      CHECK(st == RSQ_OK, "dw create: %s", rsq_last_error());
+      if (st) continue;
+      st = rsq_dwconv1d_s8_run_acc(op, x, t_in, got, 1 + n % 2);
+      CHECK(st == RSQ_OK, "dw run_acc: %s", rsq_last_error());
+      g_compared++;
+      for (int32_t i = 0; i < t_out * C && st == RSQ_OK; i++)
+        if (got[i] != ref[i]) {
+          fprintf(stderr, "  dw acc mismatch impl=%d C=%d k=%d pads=%d/%d t_in=%d at %d: %d vs %d\n",
+                  (int)impls[ii], C, k, pl, pr, t_in, i, got[i], ref[i]);
+          g_fail++;
+          break;
+        }
+      rsq_dwconv1d_s8_destroy(op);
+    }
+    free(x); free(w); free(bias); free(M); free(sh); free(ref); free(got);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "Usage: %s <group>\n", argv[0]);
@@ -657,6 +743,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(g, "f32")) test_f32();
   else if (!strcmp(g, "api")) test_api();
   else if (!strcmp(g, "dwconv")) test_dwconv();
+  else if (!strcmp(g, "acc")) test_acc();
   else {
     fprintf(stderr, "%s: unknown group %s\n", argv[0], g);
     return 2;

@@ -112,6 +112,10 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **op)
 /* x: [t_in][cin], y: [t_out][cout] (t_out from rsq_conv1d_out_length). */
 rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
                              int32_t threads);
+/* Same, but writes the int32 accumulators acc[t_out][cout] = bias + sum (no requantization;
+   the multipliers of the op are ignored): for layers whose output is dequantized to float. */
+rsq_status rsq_conv1d_s8_run_acc(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int32_t *acc,
+                                 int32_t threads);
 void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op);
 /* The implementation the op actually runs (AUTO resolved). */
 rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op);
@@ -138,6 +142,9 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
 /* x values must be in [-127, 127] (checked). */
 rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
                                int32_t threads);
+/* int32 accumulators acc[t_out][channels] = bias + sum, no requantization. */
+rsq_status rsq_dwconv1d_s8_run_acc(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in,
+                                   int32_t *acc, int32_t threads);
 void rsq_dwconv1d_s8_destroy(rsq_dwconv1d_s8 *op);
 rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op);
 

@@ -1,0 +1,300 @@
+/* exec.c - runs a loaded model's graph with librsq's kernels, bit-exact with the Python integer
+ * reference (rsqasr/quant/intref.py) for every integer layer and every float32 elementwise op:
+ *   CMVN          x = (f - mean) / std                        (float32, a division: GlobalMVN)
+ *   quantize      q = clamp(roundf(x * (1.0f / s_in)), -T, T)  (round half away from zero)
+ *   int8 layer    rsq_conv1d_s8 / rsq_dwconv1d_s8: requantized int8, or int32 acc (run_acc)
+ *   dequantize    y = (float)acc * deq[co]
+ *   add / relu    float32 a + b / (x < 0 ? 0 : x); int8 relu max(q, 0)
+ *   FP32 layers   rsq_conv1d_f32 / linear (summation order differs from BLAS: tolerance)
+ * Values are stored time-major [T][C] whatever their logical PyTorch layout (rsqm_node). This
+ * file is compiled with -ffp-contract=off: no fused multiply-adds in the float32 steps. CTC
+ * greedy decoding and hypothesis text are at the end. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsqm.h"
+
+static void seterr(char *err, size_t len, const char *fmt, ...) {
+  if (!err || !len) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+}
+
+typedef struct value {
+  int32_t T, C;
+  int8_t *q; /* q8 values */
+  float *f;  /* float values */
+  int owned; /* transpose shares its input's buffer */
+} value;
+
+static int8_t quant1(float x, float inv, int32_t T) {
+  float u = x * inv;
+  if (!(u == u)) return 0; /* NaN */
+  float r = roundf(u);     /* half away from zero, as round_half_away_np */
+  if (r > (float)T) r = (float)T;
+  if (r < (float)-T) r = (float)-T;
+  return (int8_t)(int32_t)r;
+}
+
+/* grouped FP32 conv (not covered by rsq_conv1d_f32): direct, x [t_in][cin], y [t_out][cout] */
+static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, float *y, int32_t t_out) {
+  const int32_t cig = L->cin / L->groups, cog = L->cout / L->groups;
+  for (int32_t t = 0; t < t_out; t++)
+    for (int32_t co = 0; co < L->cout; co++) {
+      const int32_t g = co / cog;
+      float acc = L->bf ? L->bf[co] : 0.0f;
+      for (int32_t ci = 0; ci < cig; ci++)
+        for (int32_t j = 0; j < L->k; j++) {
+          const int64_t r = (int64_t)t * L->stride - L->pad_l + j;
+          if (r >= 0 && r < t_in)
+            acc += x[(size_t)r * L->cin + (size_t)g * cig + ci] * L->wf[((size_t)co * cig + ci) * L->k + j];
+        }
+      y[(size_t)t * L->cout + co] = acc;
+    }
+}
+
+static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value *in, value *out,
+                     int32_t threads, char *err, size_t errlen) {
+  rsq_conv1d_params p = {L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r};
+  int32_t t_out;
+  if (rsq_conv1d_out_length(&p, in->T, &t_out) != RSQ_OK) return RSQM_TOO_SHORT;
+  out->T = t_out;
+  out->C = L->cout;
+  out->owned = 1;
+  const size_t nx = (size_t)in->T * in->C, ny = (size_t)t_out * L->cout;
+  if (L->scheme == RSQM_FP32) {
+    if (!(out->f = malloc(ny * sizeof(float)))) goto nomem;
+    const float *x = in->f;
+    float *xd = NULL;
+    if (in->q) { /* never produced by the plans (the loader rejects it); kept total */
+      if (!(xd = malloc(nx * sizeof(float)))) goto nomem;
+      for (size_t i = 0; i < nx; i++) xd[i] = (float)in->q[i] * in_node->qs;
+      x = xd;
+    }
+    rsq_status st = RSQ_OK;
+    if (L->groups > 1)
+      conv_f32_grouped(L, x, in->T, out->f, t_out);
+    else
+      st = rsq_conv1d_f32_run(L->opf, x, in->T, out->f, threads);
+    free(xd);
+    if (st != RSQ_OK) {
+      seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
+      return RSQM_ERROR;
+    }
+    return 0;
+  }
+  /* quantized: int8 input */
+  const int8_t *xq = in->q;
+  int8_t *xqa = NULL;
+  if (!xq) {
+    if (!(xqa = malloc(nx ? nx : 1))) goto nomem;
+    const float inv = 1.0f / L->s_in;
+    for (size_t i = 0; i < nx; i++) xqa[i] = quant1(in->f[i], inv, L->act_T);
+    xq = xqa;
+  }
+  rsq_status st;
+  if (L->out == RSQM_OUT_REQUANT) {
+    if (!(out->q = malloc(ny))) {
+      free(xqa);
+      goto nomem;
+    }
+    st = L->dw8 ? rsq_dwconv1d_s8_run(L->dw8, xq, in->T, out->q, threads)
+                : rsq_conv1d_s8_run(L->op8, xq, in->T, out->q, threads);
+  } else {
+    int32_t *acc = malloc(ny * sizeof(int32_t));
+    out->f = malloc(ny * sizeof(float));
+    if (!acc || !out->f) {
+      free(acc);
+      free(xqa);
+      goto nomem;
+    }
+    st = L->dw8 ? rsq_dwconv1d_s8_run_acc(L->dw8, xq, in->T, acc, threads)
+                : rsq_conv1d_s8_run_acc(L->op8, xq, in->T, acc, threads);
+    if (st == RSQ_OK)
+      for (int32_t t = 0; t < t_out; t++)
+        for (int32_t c = 0; c < L->cout; c++)
+          out->f[(size_t)t * L->cout + c] = (float)acc[(size_t)t * L->cout + c] * L->deq[c];
+    free(acc);
+  }
+  free(xqa);
+  if (st != RSQ_OK) {
+    seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
+    return RSQM_ERROR;
+  }
+  return 0;
+nomem:
+  seterr(err, errlen, "layer %s: out of memory", L->name);
+  return RSQM_ERROR;
+}
+
+int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, float **logits,
+             int32_t *t_out, char *err, size_t errlen) {
+  *logits = NULL;
+  *t_out = 0;
+  if (!m->prepared && rsqm_prepare(m, err, errlen)) return RSQM_ERROR;
+  if (t_in < 1) {
+    seterr(err, errlen, "empty input (0 frames)");
+    return RSQM_ERROR;
+  }
+  if (threads < 1) threads = 1;
+  value *v = calloc((size_t)m->n_nodes, sizeof(value));
+  if (!v) {
+    seterr(err, errlen, "out of memory");
+    return RSQM_ERROR;
+  }
+  int rc = 0;
+  for (int32_t i = 0; i < m->n_nodes && !rc; i++) {
+    const rsqm_node *N = &m->nodes[i];
+    value *o = &v[i];
+    if (N->op == RSQM_N_INPUT) {
+      const size_t n = (size_t)t_in * m->dim;
+      o->T = t_in;
+      o->C = m->dim;
+      o->owned = 1;
+      if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+      for (int32_t t = 0; t < t_in; t++)
+        for (int32_t d = 0; d < m->dim; d++) {
+          const size_t j = (size_t)t * m->dim + d;
+          o->f[j] = (feats[j] - m->mean[d]) / m->std[d];
+        }
+      continue;
+    }
+    const value *a = &v[N->in0];
+    const size_t n = (size_t)a->T * a->C;
+    switch (N->op) {
+      case RSQM_N_TRANSPOSE: /* data stays [T][C] */
+        *o = *a;
+        o->owned = 0;
+        break;
+      case RSQM_N_RELU:
+        o->T = a->T;
+        o->C = a->C;
+        o->owned = 1;
+        if (a->q) {
+          if (!(o->q = malloc(n ? n : 1))) goto nomem;
+          for (size_t j = 0; j < n; j++) o->q[j] = a->q[j] < 0 ? 0 : a->q[j];
+        } else {
+          if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+          for (size_t j = 0; j < n; j++) o->f[j] = a->f[j] < 0.0f ? 0.0f : a->f[j];
+        }
+        break;
+      case RSQM_N_ADD: {
+        const value *b = &v[N->in1];
+        if (a->T != b->T || a->C != b->C) {
+          seterr(err, errlen, "graph node %d: add of %dx%d and %dx%d values", i, a->T, a->C, b->T, b->C);
+          rc = RSQM_ERROR;
+          break;
+        }
+        o->T = a->T;
+        o->C = a->C;
+        o->owned = 1;
+        if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+        for (size_t j = 0; j < n; j++) o->f[j] = a->f[j] + b->f[j];
+        break;
+      }
+      case RSQM_N_PAD: {
+        const int64_t T = (int64_t)a->T + N->a0 + N->a1;
+        if (T > INT32_MAX / 2) {
+          seterr(err, errlen, "graph node %d: padded length too large", i);
+          rc = RSQM_ERROR;
+          break;
+        }
+        o->T = (int32_t)T;
+        o->C = a->C;
+        o->owned = 1;
+        const size_t es = a->q ? 1 : sizeof(float);
+        void *buf = calloc((size_t)T * (size_t)a->C + 1, es);
+        if (!buf) goto nomem;
+        memcpy((char *)buf + (size_t)N->a0 * a->C * es, a->q ? (void *)a->q : (void *)a->f, n * es);
+        if (a->q) o->q = buf;
+        else o->f = buf;
+        break;
+      }
+      case RSQM_N_CONV:
+      case RSQM_N_LINEAR:
+        rc = run_layer(&m->layers[N->layer], &m->nodes[N->in0], a, o, threads, err, errlen);
+        break;
+      default:
+        seterr(err, errlen, "graph node %d: op %d", i, N->op);
+        rc = RSQM_ERROR;
+    }
+  }
+  if (!rc) {
+    const value *o = &v[m->output];
+    const size_t n = (size_t)o->T * o->C;
+    float *out = malloc(n ? n * sizeof(float) : 1);
+    if (!out) goto nomem;
+    if (o->q)
+      for (size_t j = 0; j < n; j++) out[j] = (float)o->q[j] * m->nodes[m->output].qs;
+    else
+      memcpy(out, o->f, n * sizeof(float));
+    *logits = out;
+    *t_out = o->T;
+  }
+  goto cleanup;
+nomem:
+  seterr(err, errlen, "out of memory");
+  rc = RSQM_ERROR;
+cleanup:
+  for (int32_t i = 0; i < m->n_nodes; i++)
+    if (v[i].owned) {
+      free(v[i].q);
+      free(v[i].f);
+    }
+  free(v);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- CTC greedy + text */
+int rsqm_greedy_text(const rsqm_model *m, const float *logits, int32_t t_out, char **text) {
+  size_t cap = 64, len = 0;
+  char *s = malloc(cap);
+  if (!s) return RSQM_ERROR;
+  int32_t prev = -1;
+  for (int32_t t = 0; t < t_out; t++) {
+    const float *row = logits + (size_t)t * m->vocab;
+    int32_t best = 0;
+    for (int32_t c = 1; c < m->vocab; c++)
+      if (row[c] > row[best]) best = c;
+    if (best != prev && best != 0) {
+      const char *tok = m->tokens[best];
+      if (m->token_type == RSQM_TOK_CHAR && !strcmp(tok, "<space>")) tok = " ";
+      const size_t tl = strlen(tok);
+      if (len + tl + 1 > cap) {
+        while (len + tl + 1 > cap) cap *= 2;
+        char *ns = realloc(s, cap);
+        if (!ns) {
+          free(s);
+          return RSQM_ERROR;
+        }
+        s = ns;
+      }
+      memcpy(s + len, tok, tl);
+      len += tl;
+    }
+    prev = best;
+  }
+  s[len] = 0;
+  if (m->token_type == RSQM_TOK_BPE) { /* sentencepiece: U+2581 (E2 96 81) is a space */
+    size_t w = 0;
+    for (size_t r = 0; r < len;) {
+      if (r + 2 < len + 0 && (unsigned char)s[r] == 0xE2 && (unsigned char)s[r + 1] == 0x96 &&
+          (unsigned char)s[r + 2] == 0x81) {
+        s[w++] = ' ';
+        r += 3;
+      } else {
+        s[w++] = s[r++];
+      }
+    }
+    s[w] = 0;
+    size_t lead = 0;
+    while (s[lead] == ' ') lead++;
+    memmove(s, s + lead, w - lead + 1);
+  }
+  *text = s;
+  return 0;
+}

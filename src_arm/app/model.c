@@ -1,0 +1,654 @@
+/* model.c - loader of the engine's model file (src_arm/FORMAT.md): checks the header, both
+ * CRC-32s, every section size, every layer record against its plan rules, every tensor's place
+ * in DATA and value range, and the graph (inputs, layouts, channels, int8 scales) before
+ * anything runs. Little-endian fields are read with memcpy (no unaligned access). */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsqm.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "rsq-decode reads little-endian model files in place: big-endian hosts are not supported"
+#endif
+
+#define HEADER_SIZE 64u
+#define ENTRY_SIZE 32u
+#define LAYER_RECORD 128u
+#define NODE_RECORD 24u
+#define MAX_SECTIONS 64u
+#define MAX_LAYERS 4096
+#define MAX_NODES 65536
+#define MAX_TOKENS (1 << 20)
+
+static void seterr(char *err, size_t len, const char *fmt, ...) {
+  if (!err || !len) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+}
+
+static uint32_t rd32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static int32_t rdi32(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint64_t rd64(const uint8_t *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static float rdf(const uint8_t *p) {
+  float v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+uint32_t rsqm_crc32(const uint8_t *p, size_t n) {
+  static uint32_t table[256];
+  static int init = 0;
+  if (!init) { /* CRC-32/ISO-HDLC (zlib's crc32), reflected polynomial 0xEDB88320 */
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int j = 0; j < 8; j++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    init = 1;
+  }
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+typedef struct {
+  const uint8_t *p;
+  uint64_t size;
+} section;
+
+/* an array of count elements of esize bytes at DATA offset off: in bounds and aligned */
+static const void *data_array(const section *data, uint64_t off, uint64_t count, uint64_t esize,
+                              const char *what, const rsqm_layer *L, int32_t li, char *err,
+                              size_t errlen) {
+  if (count > (UINT64_C(1) << 40) || off > data->size || count * esize > data->size - off ||
+      off % esize) {
+    seterr(err, errlen, "layer %d (%s): %s (%llu x %llu bytes at DATA offset %llu) outside the %llu-byte "
+           "DATA section or misaligned", li, L->name, what, (unsigned long long)count,
+           (unsigned long long)esize, (unsigned long long)off, (unsigned long long)data->size);
+    return NULL;
+  }
+  return data->p + off;
+}
+
+void rsqm_free(rsqm_model *m) {
+  if (!m) return;
+  if (m->layers)
+    for (int32_t i = 0; i < m->n_layers; i++) {
+      rsq_conv1d_s8_destroy(m->layers[i].op8);
+      rsq_dwconv1d_s8_destroy(m->layers[i].dw8);
+      rsq_conv1d_f32_destroy(m->layers[i].opf);
+    }
+  if (m->tokens)
+    for (int32_t i = 0; i < m->n_tokens; i++) free(m->tokens[i]);
+  free(m->tokens);
+  free(m->mean);
+  free(m->std);
+  free(m->layers);
+  free(m->nodes);
+  free(m->meta);
+  free(m->blob);
+  free(m);
+}
+
+static int parse_tokens(rsqm_model *m, const section *s, char *err, size_t errlen) {
+  if (s->size < 8) {
+    seterr(err, errlen, "TOKN section too short (%llu bytes)", (unsigned long long)s->size);
+    return 1;
+  }
+  uint32_t n = rd32(s->p), type = rd32(s->p + 4);
+  if (n < 1 || n > MAX_TOKENS || type > RSQM_TOK_BPE) {
+    seterr(err, errlen, "TOKN: %u tokens of type %u (need 1..%d tokens, type 0 or 1)", n, type, MAX_TOKENS);
+    return 1;
+  }
+  m->tokens = calloc(n, sizeof(char *));
+  if (!m->tokens) {
+    seterr(err, errlen, "out of memory");
+    return 1;
+  }
+  m->n_tokens = (int32_t)n;
+  m->token_type = (int32_t)type;
+  uint64_t pos = 8;
+  for (uint32_t i = 0; i < n; i++) {
+    if (s->size - pos < 4) {
+      seterr(err, errlen, "TOKN: token %u truncated", i);
+      return 1;
+    }
+    uint32_t len = rd32(s->p + pos);
+    pos += 4;
+    if (len < 1 || len > 1024 || len > s->size - pos) {
+      seterr(err, errlen, "TOKN: token %u has length %u (1..1024, inside the section)", i, len);
+      return 1;
+    }
+    if (memchr(s->p + pos, 0, len)) {
+      seterr(err, errlen, "TOKN: token %u contains a NUL byte", i);
+      return 1;
+    }
+    m->tokens[i] = malloc(len + 1);
+    if (!m->tokens[i]) {
+      seterr(err, errlen, "out of memory");
+      return 1;
+    }
+    memcpy(m->tokens[i], s->p + pos, len);
+    m->tokens[i][len] = 0;
+    pos += len;
+  }
+  if (pos != s->size) {
+    seterr(err, errlen, "TOKN: %llu trailing bytes", (unsigned long long)(s->size - pos));
+    return 1;
+  }
+  return 0;
+}
+
+static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen) {
+  if (s->size < 8) {
+    seterr(err, errlen, "CMVN section too short");
+    return 1;
+  }
+  uint32_t dim = rd32(s->p), flags = rd32(s->p + 4);
+  if (dim < 1 || dim > 65536 || flags != 3 || s->size != 8 + 8 * (uint64_t)dim) {
+    seterr(err, errlen, "CMVN: dim %u, flags %u, %llu bytes: inconsistent", dim, flags,
+           (unsigned long long)s->size);
+    return 1;
+  }
+  m->dim = (int32_t)dim;
+  m->mean = malloc(dim * sizeof(float));
+  m->std = malloc(dim * sizeof(float));
+  if (!m->mean || !m->std) {
+    seterr(err, errlen, "out of memory");
+    return 1;
+  }
+  for (uint32_t i = 0; i < dim; i++) {
+    m->mean[i] = rdf(s->p + 8 + 4 * (size_t)i);
+    m->std[i] = rdf(s->p + 8 + 4 * (size_t)dim + 4 * (size_t)i);
+    if (!isfinite(m->mean[i]) || !isfinite(m->std[i]) || !(m->std[i] > 0)) {
+      seterr(err, errlen, "CMVN: mean/std of dimension %u not finite or std <= 0", i);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int parse_layers(rsqm_model *m, const section *s, const section *data, char *err,
+                        size_t errlen) {
+  if (s->size < 8) {
+    seterr(err, errlen, "LAYR section too short");
+    return 1;
+  }
+  uint32_t n = rd32(s->p), rec = rd32(s->p + 4);
+  if (n < 1 || n > MAX_LAYERS || rec != LAYER_RECORD || s->size != 8 + (uint64_t)n * rec) {
+    seterr(err, errlen, "LAYR: %u records of %u bytes do not fill %llu bytes", n, rec,
+           (unsigned long long)s->size);
+    return 1;
+  }
+  m->layers = calloc(n, sizeof(rsqm_layer));
+  if (!m->layers) {
+    seterr(err, errlen, "out of memory");
+    return 1;
+  }
+  m->n_layers = (int32_t)n;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *r = s->p + 8 + (size_t)i * rec;
+    rsqm_layer *L = &m->layers[i];
+    L->op = rdi32(r);
+    L->scheme = rdi32(r + 4);
+    L->cin = rdi32(r + 8);
+    L->cout = rdi32(r + 12);
+    L->k = rdi32(r + 16);
+    L->stride = rdi32(r + 20);
+    L->groups = rdi32(r + 24);
+    L->pad_l = rdi32(r + 28);
+    L->pad_r = rdi32(r + 32);
+    L->act_T = rdi32(r + 36);
+    L->w_T = rdi32(r + 40);
+    L->out = rdi32(r + 44);
+    L->lo = rdi32(r + 48);
+    L->hi = rdi32(r + 52);
+    L->consumer = rdi32(r + 56);
+    L->flags = rd32(r + 60);
+    L->s_in = rdf(r + 64);
+    L->s_out = rdf(r + 68);
+    uint32_t name_off = rd32(r + 72), name_len = rd32(r + 76);
+    uint64_t w_off = rd64(r + 80), b_off = rd64(r + 88), m_off = rd64(r + 96), sh_off = rd64(r + 104);
+    if (name_len < 1 || name_off > data->size || name_len > data->size - name_off) {
+      seterr(err, errlen, "layer %u: name outside the DATA section", i);
+      return 1;
+    }
+    size_t nl = name_len < sizeof L->name - 1 ? name_len : sizeof L->name - 1;
+    memcpy(L->name, data->p + name_off, nl);
+    L->name[nl] = 0;
+    for (size_t c = 0; c < nl; c++)
+      if ((unsigned char)L->name[c] < 32) L->name[c] = '?';
+    if (L->op < RSQM_OP_CONV || L->op > RSQM_OP_LINEAR || L->scheme < RSQM_FP32 || L->scheme > RSQM_WINO23 ||
+        L->out < RSQM_OUT_FLOAT || L->out > RSQM_OUT_REQUANT || (L->flags & ~7u)) {
+      seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
+             L->op, L->scheme, L->out, L->flags);
+      return 1;
+    }
+    if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
+        L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
+        L->cout % L->groups || L->pad_l < 0 || L->pad_l >= 65536 || L->pad_r < 0 || L->pad_r >= 65536) {
+      seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
+             i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
+      return 1;
+    }
+    if (L->op == RSQM_OP_LINEAR && (L->k != 1 || L->stride != 1 || L->groups != 1 || L->pad_l || L->pad_r)) {
+      seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
+             L->name);
+      return 1;
+    }
+    const uint64_t nw = (uint64_t)L->cout * (uint64_t)(L->cin / L->groups) * (uint64_t)L->k;
+    if (L->scheme == RSQM_FP32) {
+      if (L->out != RSQM_OUT_FLOAT) {
+        seterr(err, errlen, "layer %u (%s): an fp32 layer cannot requantize", i, L->name);
+        return 1;
+      }
+      if (!(L->wf = data_array(data, w_off, nw, 4, "weight", L, (int32_t)i, err, errlen))) return 1;
+      if ((L->flags & RSQM_FLAG_BIAS) &&
+          !(L->bf = data_array(data, b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
+        return 1;
+      continue;
+    }
+    /* quantized */
+    const int wino = L->scheme == RSQM_WINO23;
+    if (L->act_T < 1 || L->act_T > (wino ? 63 : 127) || L->w_T < 1 || L->w_T > (wino ? 42 : 127)) {
+      seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
+             L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
+      return 1;
+    }
+    if (wino && (L->stride != 1 || L->k < 3 || L->groups != 1)) {
+      seterr(err, errlen, "layer %u (%s): Winograd needs stride 1, k >= 3, groups 1", i, L->name);
+      return 1;
+    }
+    if (L->groups > 1 && (L->groups != L->cin || L->cin != L->cout || L->stride != 1 || L->k > 64)) {
+      seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
+             "cout), stride 1, k <= 64", i, L->name);
+      return 1;
+    }
+    if (!isfinite(L->s_in) || !(L->s_in > 0)) {
+      seterr(err, errlen, "layer %u (%s): input scale %g invalid", i, L->name, (double)L->s_in);
+      return 1;
+    }
+    if (!(L->w8 = data_array(data, w_off, nw, 1, "weight", L, (int32_t)i, err, errlen))) return 1;
+    for (uint64_t j = 0; j < nw; j++)
+      if (L->w8[j] > L->w_T || L->w8[j] < -L->w_T) {
+        seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
+               (unsigned long long)j, L->w8[j], L->w_T);
+        return 1;
+      }
+    if (!(L->b32 = data_array(data, b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
+      return 1;
+    if (L->out == RSQM_OUT_REQUANT) {
+      if (!(L->mult = data_array(data, m_off, (uint64_t)L->cout, 4, "multipliers", L, (int32_t)i, err, errlen)) ||
+          !(L->shift = data_array(data, sh_off, (uint64_t)L->cout, 4, "shifts", L, (int32_t)i, err, errlen)))
+        return 1;
+      for (int32_t c = 0; c < L->cout; c++)
+        if (L->mult[c] < (1 << 30) || L->shift[c] < -31 || L->shift[c] > 31) {
+          seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
+                 L->name, L->mult[c], L->shift[c], c);
+          return 1;
+        }
+      if (L->hi < 1 || L->hi > 127 || (L->lo != 0 && L->lo != -L->hi) ||
+          (L->lo == 0) != ((L->flags & RSQM_FLAG_RELU) != 0) || !isfinite(L->s_out) || !(L->s_out > 0)) {
+        seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
+               L->lo, L->hi, (double)L->s_out);
+        return 1;
+      }
+    } else {
+      if (!(L->deq = data_array(data, m_off, (uint64_t)L->cout, 4, "dequant scales", L, (int32_t)i, err, errlen)))
+        return 1;
+      for (int32_t c = 0; c < L->cout; c++)
+        if (!isfinite(L->deq[c])) {
+          seterr(err, errlen, "layer %u (%s): dequant scale of channel %d not finite", i, L->name, c);
+          return 1;
+        }
+    }
+  }
+  /* requant consumers: a quantized layer whose input range/scale is the producer's output */
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const rsqm_layer *L = &m->layers[i];
+    if (L->scheme == RSQM_FP32 || L->out != RSQM_OUT_REQUANT) continue;
+    if (L->consumer < 0 || L->consumer >= m->n_layers || L->consumer == i) {
+      seterr(err, errlen, "layer %d (%s): requant consumer %d invalid", i, L->name, L->consumer);
+      return 1;
+    }
+    const rsqm_layer *C = &m->layers[L->consumer];
+    if (C->scheme == RSQM_FP32 || C->act_T != L->hi || memcmp(&C->s_in, &L->s_out, sizeof(float))) {
+      seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
+             "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen) {
+  if (s->size < 8) {
+    seterr(err, errlen, "GRPH section too short");
+    return 1;
+  }
+  uint32_t n = rd32(s->p), outn = rd32(s->p + 4);
+  if (n < 2 || n > MAX_NODES || outn >= n || s->size != 8 + (uint64_t)n * NODE_RECORD) {
+    seterr(err, errlen, "GRPH: %u nodes, output %u, %llu bytes: inconsistent", n, outn,
+           (unsigned long long)s->size);
+    return 1;
+  }
+  m->nodes = calloc(n, sizeof(rsqm_node));
+  int32_t *used = calloc((size_t)m->n_layers, sizeof(int32_t));
+  if (!m->nodes || !used) {
+    free(used);
+    seterr(err, errlen, "out of memory");
+    return 1;
+  }
+  m->n_nodes = (int32_t)n;
+  m->output = (int32_t)outn;
+  int rc = 1;
+  for (int32_t i = 0; i < (int32_t)n; i++) {
+    const uint8_t *r = s->p + 8 + (size_t)i * NODE_RECORD;
+    rsqm_node *N = &m->nodes[i];
+    N->op = rdi32(r);
+    N->in0 = rdi32(r + 4);
+    N->in1 = rdi32(r + 8);
+    N->layer = rdi32(r + 12);
+    N->a0 = rdi32(r + 16);
+    N->a1 = rdi32(r + 20);
+    if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
+      seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
+      goto done;
+    }
+    if ((N->op == RSQM_N_INPUT) != (i == 0)) {
+      seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
+      goto done;
+    }
+    if (N->op == RSQM_N_INPUT) {
+      N->time_major = 1;
+      N->ch = m->dim;
+      continue;
+    }
+    if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
+      seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
+      goto done;
+    }
+    const rsqm_node *A = &m->nodes[N->in0];
+    N->time_major = A->time_major;
+    N->ch = A->ch;
+    N->q8 = A->q8;
+    N->qs = A->qs;
+    N->qT = A->qT;
+    switch (N->op) {
+      case RSQM_N_TRANSPOSE:
+        N->time_major = !A->time_major;
+        break;
+      case RSQM_N_PAD:
+        if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
+          seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
+                 N->a1);
+          goto done;
+        }
+        break;
+      case RSQM_N_RELU:
+        break;
+      case RSQM_N_ADD: {
+        const rsqm_node *B = &m->nodes[N->in1];
+        if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
+          seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
+                 "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
+          goto done;
+        }
+        break;
+      }
+      case RSQM_N_CONV:
+      case RSQM_N_LINEAR: {
+        if (N->layer < 0 || N->layer >= m->n_layers) {
+          seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
+          goto done;
+        }
+        const rsqm_layer *L = &m->layers[N->layer];
+        const int conv = N->op == RSQM_N_CONV;
+        if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
+          seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
+                 conv ? "conv" : "linear");
+          goto done;
+        }
+        if (A->time_major != !conv || A->ch != L->cin) {
+          seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
+                 L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
+          goto done;
+        }
+        if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
+          seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
+                 A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
+          goto done;
+        }
+        N->ch = L->cout;
+        N->q8 = L->scheme != RSQM_FP32 && L->out == RSQM_OUT_REQUANT;
+        N->qs = N->q8 ? L->s_out : 0.0f;
+        N->qT = N->q8 ? L->hi : 0;
+        break;
+      }
+    }
+  }
+  for (int32_t l = 0; l < m->n_layers; l++)
+    if (!used[l]) {
+      seterr(err, errlen, "layer %d (%s) is not used by the graph", l, m->layers[l].name);
+      goto done;
+    }
+  if (!m->nodes[outn].time_major) {
+    seterr(err, errlen, "GRPH: the output node %u is not time-major [T][V]", outn);
+    goto done;
+  }
+  m->vocab = m->nodes[outn].ch;
+  if (m->vocab != m->n_tokens) {
+    seterr(err, errlen, "the network outputs %d classes, the token list has %d", m->vocab, m->n_tokens);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(used);
+  return rc;
+}
+
+int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *err, size_t errlen) {
+  *out = NULL;
+  if (size < HEADER_SIZE) {
+    seterr(err, errlen, "truncated: %zu bytes, the header alone is %u", size, HEADER_SIZE);
+    return 1;
+  }
+  if (memcmp(data, "RSQMODEL", 8)) {
+    seterr(err, errlen, "not an rsqasr model file (bad magic)");
+    return 1;
+  }
+  uint32_t version = rd32(data + 8);
+  if (version != RSQM_VERSION) {
+    seterr(err, errlen, "model format version %u; this rsq-decode reads version %d", version, RSQM_VERSION);
+    return 1;
+  }
+#ifdef RSQM_FUZZING
+  const int check_crc = 0; /* fuzz builds: let mutations reach the parsers behind the checksums */
+#else
+  const int check_crc = 1;
+#endif
+  if (check_crc && rsqm_crc32(data, 60) != rd32(data + 60)) {
+    seterr(err, errlen, "header checksum mismatch (corrupt header)");
+    return 1;
+  }
+  uint32_t hsize = rd32(data + 12), nsec = rd32(data + 24), pcrc = rd32(data + 28), flags = rd32(data + 32);
+  uint64_t fsize = rd64(data + 16);
+  if (hsize != HEADER_SIZE || flags != 0) {
+    seterr(err, errlen, "header size %u / flags %u unsupported", hsize, flags);
+    return 1;
+  }
+  if (fsize != size) {
+    seterr(err, errlen, "file has %zu bytes, its header says %llu (truncated or padded)", size,
+           (unsigned long long)fsize);
+    return 1;
+  }
+  if (nsec > MAX_SECTIONS || HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE > size) {
+    seterr(err, errlen, "%u sections do not fit the file", nsec);
+    return 1;
+  }
+  if (check_crc && rsqm_crc32(data + HEADER_SIZE, size - HEADER_SIZE) != pcrc) {
+    seterr(err, errlen, "payload checksum mismatch (corrupt file)");
+    return 1;
+  }
+  rsqm_model *m = calloc(1, sizeof *m);
+  if (!m || !(m->blob = malloc(size))) {
+    free(m);
+    seterr(err, errlen, "out of memory");
+    return 1;
+  }
+  memcpy(m->blob, data, size);
+  m->size = size;
+  static const char *tags[6] = {"META", "TOKN", "CMVN", "GRPH", "LAYR", "DATA"};
+  section sec[6];
+  memset(sec, 0, sizeof sec);
+  int found[6] = {0};
+  const uint64_t table_end = HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE;
+  for (uint32_t i = 0; i < nsec; i++) {
+    const uint8_t *e = m->blob + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
+    uint64_t off = rd64(e + 8), sz = rd64(e + 16);
+    if (off < table_end || off > size || sz > size - off || off % 16) {
+      seterr(err, errlen, "section %u: offset %llu size %llu outside the file or misaligned", i,
+             (unsigned long long)off, (unsigned long long)sz);
+      goto fail;
+    }
+    for (int t = 0; t < 6; t++)
+      if (!memcmp(e, tags[t], 4)) {
+        if (found[t]++) {
+          seterr(err, errlen, "section %s appears twice", tags[t]);
+          goto fail;
+        }
+        sec[t].p = m->blob + off;
+        sec[t].size = sz;
+      }
+    /* unknown tags are skipped (sections may be added without a version change) */
+  }
+  for (int t = 0; t < 6; t++)
+    if (!found[t]) {
+      seterr(err, errlen, "section %s missing", tags[t]);
+      goto fail;
+    }
+  if (!(m->meta = malloc(sec[0].size + 1))) {
+    seterr(err, errlen, "out of memory");
+    goto fail;
+  }
+  memcpy(m->meta, sec[0].p, sec[0].size);
+  m->meta[sec[0].size] = 0;
+  if (parse_tokens(m, &sec[1], err, errlen) || parse_cmvn(m, &sec[2], err, errlen) ||
+      parse_layers(m, &sec[4], &sec[5], err, errlen) || parse_graph(m, &sec[3], err, errlen))
+    goto fail;
+  *out = m;
+  return 0;
+fail:
+  rsqm_free(m);
+  return 1;
+}
+
+int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen) {
+  *out = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    seterr(err, errlen, "cannot open: %s", strerror(errno));
+    return 1;
+  }
+  uint8_t *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : (size_t)1 << 20;
+      uint8_t *nb = nc > cap ? realloc(buf, nc) : NULL;
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        seterr(err, errlen, "out of memory reading the file");
+        return 1;
+      }
+      buf = nb;
+      cap = nc;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    seterr(err, errlen, "read error");
+    return 1;
+  }
+  int rc = rsqm_load_memory(buf, n, out, err, errlen);
+  free(buf);
+  return rc;
+}
+
+int rsqm_prepare(rsqm_model *m, char *err, size_t errlen) {
+  if (m->prepared) return 0;
+  static const int32_t one_M = 1 << 30;
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    rsqm_layer *L = &m->layers[i];
+    rsq_status st = RSQ_OK;
+    if (L->scheme == RSQM_FP32) {
+      if (L->groups > 1) continue; /* grouped FP32 conv: direct loop in exec.c */
+      if (L->op == RSQM_OP_LINEAR) {
+        st = rsq_linear_f32_create(L->cin, L->cout, L->wf, L->bf, RSQ_IMPL_AUTO, &L->opf);
+      } else {
+        rsq_conv1d_f32_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r}, RSQ_IMPL_AUTO,
+                                 L->wf, L->bf, -INFINITY, INFINITY};
+        st = rsq_conv1d_f32_create(&d, &L->opf);
+      }
+    } else {
+      /* float-output layers run in int32 mode (run_acc): the multipliers are unused */
+      int32_t *ones = NULL, *zeros = NULL;
+      const int32_t *M = L->mult, *S = L->shift;
+      if (L->out != RSQM_OUT_REQUANT) {
+        ones = malloc((size_t)L->cout * sizeof(int32_t));
+        zeros = calloc((size_t)L->cout, sizeof(int32_t));
+        if (!ones || !zeros) {
+          free(ones);
+          free(zeros);
+          seterr(err, errlen, "out of memory");
+          return 1;
+        }
+        for (int32_t c = 0; c < L->cout; c++) ones[c] = one_M;
+        M = ones;
+        S = zeros;
+      }
+      const int32_t lo = L->out == RSQM_OUT_REQUANT ? L->lo : -127;
+      const int32_t hi = L->out == RSQM_OUT_REQUANT ? L->hi : 127;
+      if (L->groups > 1) {
+        rsq_dwconv1d_s8_desc d = {L->cin, L->k, L->pad_l, L->pad_r, RSQ_IMPL_AUTO, L->w8, L->b32, M, S, lo, hi};
+        st = rsq_dwconv1d_s8_create(&d, &L->dw8);
+      } else {
+        rsq_conv1d_s8_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r},
+                                L->scheme == RSQM_WINO23 ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM,
+                                RSQ_IMPL_AUTO, L->act_T, L->w8, L->b32, M, S, lo, hi};
+        st = rsq_conv1d_s8_create(&d, &L->op8);
+      }
+      free(ones);
+      free(zeros);
+    }
+    if (st != RSQ_OK) {
+      seterr(err, errlen, "layer %d (%s): %s", i, L->name, rsq_last_error());
+      return 1;
+    }
+  }
+  m->prepared = 1;
+  return 0;
+}

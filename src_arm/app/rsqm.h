@@ -1,0 +1,121 @@
+/*
+ * rsqm.h - the rsq-decode side of the engine: model file loader (src_arm/FORMAT.md), Kaldi
+ * feature reader, graph executor and CTC greedy decoding.
+ *
+ * Every function that can fail returns 0 on success and writes a message to err (which the
+ * caller prefixes with the file name); bad input never causes undefined behaviour.
+ */
+#ifndef RSQM_H
+#define RSQM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rsq/rsq.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RSQM_VERSION 1
+#define RSQM_ERRLEN 512
+
+enum { RSQM_N_INPUT = 0, RSQM_N_TRANSPOSE, RSQM_N_PAD, RSQM_N_RELU, RSQM_N_ADD, RSQM_N_CONV, RSQM_N_LINEAR };
+enum { RSQM_OP_CONV = 0, RSQM_OP_LINEAR = 1 };
+enum { RSQM_FP32 = 0, RSQM_INT8 = 1, RSQM_WINO23 = 2 };
+enum { RSQM_OUT_FLOAT = 0, RSQM_OUT_REQUANT = 1 };
+enum { RSQM_TOK_CHAR = 0, RSQM_TOK_BPE = 1 };
+#define RSQM_FLAG_BIAS 1u
+#define RSQM_FLAG_PER_CHANNEL 2u
+#define RSQM_FLAG_RELU 4u
+
+typedef struct rsqm_layer {
+  int32_t op, scheme, cin, cout, k, stride, groups, pad_l, pad_r, act_T, w_T, out, lo, hi, consumer;
+  uint32_t flags;
+  float s_in, s_out;
+  char name[128];
+  const int8_t *w8;       /* quantized: [cout][cin/groups][k] */
+  const int32_t *b32;     /* quantized: [cout] */
+  const int32_t *mult, *shift; /* requant: [cout] */
+  const float *deq;       /* quantized, float output: [cout] */
+  const float *wf, *bf;   /* fp32: weight [cout][cin/groups][k], bias [cout] or NULL */
+  /* created by rsqm_prepare */
+  rsq_conv1d_s8 *op8;
+  rsq_dwconv1d_s8 *dw8;
+  rsq_conv1d_f32 *opf;
+} rsqm_layer;
+
+typedef struct rsqm_node {
+  int32_t op, in0, in1, layer, a0, a1;
+  /* static analysis (loader): layout, channels, value kind */
+  int32_t time_major; /* 1: logical [T][C]; 0: [C][T] (PyTorch conv layout). Data is always [T][C]. */
+  int32_t ch;
+  int32_t q8;         /* 1: int8 values at scale qs, range [-qT, qT]; 0: float32 */
+  float qs;
+  int32_t qT;
+} rsqm_node;
+
+typedef struct rsqm_model {
+  uint8_t *blob;      /* the whole file (owned) */
+  size_t size;
+  char *meta;         /* NUL-terminated copy of META (JSON) */
+  int32_t n_tokens, token_type;
+  char **tokens;      /* NUL-terminated copies */
+  int32_t dim;
+  float *mean, *std;
+  int32_t n_layers;
+  rsqm_layer *layers;
+  int32_t n_nodes, output;
+  rsqm_node *nodes;
+  int32_t vocab;      /* channels of the output node */
+  int prepared;
+} rsqm_model;
+
+/* Parse and validate a model held in memory (copied). name is used in messages only. */
+int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *err, size_t errlen);
+/* Read a file and rsqm_load_memory it. */
+int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen);
+/* Create the kernel ops (weights packed once). */
+int rsqm_prepare(rsqm_model *m, char *err, size_t errlen);
+void rsqm_free(rsqm_model *m);
+
+/* Run the network on feats [T][dim] (raw features; CMVN is applied here). On success *logits is
+ * a malloc'd [*t_out][m->vocab] array. Returns 0, RSQM_TOO_SHORT (the input is too short for the
+ * network: no output) or RSQM_ERROR. */
+#define RSQM_ERROR 1
+#define RSQM_TOO_SHORT 2
+int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, float **logits,
+             int32_t *t_out, char *err, size_t errlen);
+
+/* CTC greedy: argmax per frame (first maximum), merge repeats, drop blank (id 0); writes the
+ * text (tokens joined; char: "<space>" -> " "; bpe: U+2581 -> " ", leading spaces removed) into
+ * a malloc'd string. Returns 0 or RSQM_ERROR (out of memory). */
+int rsqm_greedy_text(const rsqm_model *m, const float *logits, int32_t t_out, char **text);
+
+/* ---- Kaldi features ---- */
+typedef struct rsqm_scp_entry {
+  char *key;
+  char *path;
+  int64_t offset; /* -1: none (the matrix at the start of the file, without a key) */
+  int32_t line;
+} rsqm_scp_entry;
+
+/* Read a feats.scp ("key path[:offset]" per line). */
+int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *err, size_t errlen);
+void rsqm_scp_free(rsqm_scp_entry *e, int32_t n);
+/* Read one binary Kaldi matrix ("\0B" then "FM " or "DM ", rows, cols, data) at the current
+ * position of f. *data is malloc'd float32 [rows][cols] (NULL when rows * cols == 0). */
+int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, char *err,
+                         size_t errlen);
+/* Read the next "key matrix" record of a binary ark: 0 (key malloc'd, data as above), 1 at a
+ * clean end of file, -1 on error (message in err). */
+int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *cols, char *err,
+                  size_t errlen);
+
+uint32_t rsqm_crc32(const uint8_t *p, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSQM_H */

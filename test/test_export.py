@@ -1,0 +1,324 @@
+"""rsqasr.export (the engine's model file) and src_arm's rsq-decode: tiny random ConvDFSMN and
+Wav2letter models exported as FP32 / INT8 GEMM / INT8 Winograd, decoded by the host binary and
+the ARMv7 binary under qemu-arm, compared with the Python integer reference; the robustness
+cases of the loader and the feature reader; the checked, atomic export of an experiment dir."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from rsqasr.ctc_model import CTCModel, greedy_ids
+from rsqasr.export import (ModelFormatError, apply_cmvn, fp32_intmodel, read_model, write_model)
+from rsqasr.models import build_model
+from rsqasr.quant import IntModel, calibrate, make_plan, quantize_model, save_quant
+
+from conftest import REPO
+from test_quant import TINY_DFSMN, TINY_W2L, tiny
+
+HOST = REPO / "src_arm/build-host/rsq-decode"
+ARM = REPO / "src_arm/build-armv7/bin/rsq-decode-armv7"
+ASAN = REPO / "src_arm/build-asan/rsq-decode"   # built by src_arm/test.sh (build.sh asan)
+DIM, VOCAB = 20, 12
+TOKENS = ["<blank>", "<unk>"] + list("的一是不了人我在有他")
+LENGTHS = [37, 60, 91, 124]            # odd and even, several Winograd tile / subsampling phases
+
+
+def _need(binary: Path) -> Path:
+    if not binary.exists():
+        pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7)")
+    if binary == ARM and shutil.which("qemu-arm") is None:
+        pytest.skip("qemu-arm not installed")
+    return binary
+
+
+def _intmodel(conf: dict, variant: str) -> IntModel:
+    """A tiny random model as the export builds it: fp32, or quantized with max calibration."""
+    net = tiny(conf, seed=3, dim=DIM, vocab=VOCAB)
+    with torch.no_grad():
+        net.classifier.weight.mul_(30.0)          # confident logits: greedy output is not all blank
+    if variant == "fp32":
+        return fp32_intmodel(net)
+    kw = {"gemm": {"kind": "int8_gemm"}, "wino": {"kind": "wino"},
+          "wino_cls": {"kind": "wino", "quantize_classifier": True},
+          "gemm_cls_pc": {"kind": "int8_gemm", "quantize_classifier": True, "weight_per_channel": True},
+          "wino_dwfp32": {"kind": "wino", "depthwise": "fp32"}}[variant]
+    plan = make_plan(net, **kw)
+    torch.manual_seed(11)
+    scales = calibrate(net, plan, [(torch.randn(3, 80, DIM), torch.full((3,), 80))], method="max")
+    return IntModel.from_fake_quant(quantize_model(net, plan, scales))
+
+
+CASES = [("dfsmn", TINY_DFSMN, v) for v in ("fp32", "gemm", "wino", "wino_cls", "gemm_cls_pc", "wino_dwfp32")] + \
+        [("w2l", TINY_W2L, v) for v in ("fp32", "gemm", "wino", "wino_cls")]
+EXACT = {"wino_cls", "gemm_cls_pc"}     # every layer integer: logits must be bit-identical
+
+
+@pytest.fixture(scope="module")
+def feats_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("feats")
+    rng = np.random.default_rng(5)
+    with kaldiio.WriteHelper(f"ark,scp:{d}/feats.ark,{d}/feats.scp") as w:
+        for i, t in enumerate(LENGTHS):
+            w[f"utt{i}"] = (rng.standard_normal((t, DIM)) * 3 + 1).astype(np.float32)
+    with kaldiio.WriteHelper(f"ark,scp:{d}/short.ark,{d}/short.scp") as w:
+        w["long"] = rng.standard_normal((40, DIM)).astype(np.float32)
+        w["tiny"] = rng.standard_normal((2, DIM)).astype(np.float32)    # 2 frames: the padded convs still give 1
+    return d
+
+
+@pytest.fixture(scope="module")
+def cmvn():
+    rng = np.random.default_rng(9)
+    return rng.standard_normal(DIM).astype(np.float32), (0.5 + rng.random(DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, cmvn) -> dict:
+    d = tmp_path_factory.mktemp("models")
+    out = {}
+    for name, conf, variant in CASES:
+        im = _intmodel(conf, variant)
+        path = d / f"{name}_{variant}.rsq"
+        write_model(path, im, TOKENS, "char", cmvn[0], cmvn[1], {"model": conf, "variant": variant})
+        out[(name, variant)] = (path, im)
+    return out
+
+
+def _decode(binary: Path, model: Path, scp: Path, tmp: Path, *extra: str):
+    hyp, logits = tmp / "hyp.txt", tmp / "logits.ark"
+    proc = subprocess.run([str(binary), "--dump-logits", str(logits), *extra, str(model), str(scp), str(hyp)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return hyp.read_text(encoding="utf-8"), dict(kaldiio.load_ark(str(logits))), proc.stderr
+
+
+def _expected(im: IntModel, feats_dir: Path, cmvn):
+    logits, lines = {}, []
+    for utt, m in kaldiio.load_scp(str(feats_dir / "feats.scp")).items():
+        lg = im.run(apply_cmvn(m, *cmvn))
+        logits[utt] = lg
+        ids = greedy_ids(torch.from_numpy(lg)[None], torch.tensor([lg.shape[0]]))[0]
+        lines.append(f"{utt} {''.join(TOKENS[i] for i in ids)}".rstrip())
+    return logits, "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("target", ["host", "armv7"])
+@pytest.mark.parametrize("name,conf,variant", CASES, ids=[f"{n}-{v}" for n, _, v in CASES])
+def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, name, conf, variant, target):
+    binary = _need(HOST if target == "host" else ARM)
+    path, im = exported[(name, variant)]
+    # the Python reader reproduces the in-memory model exactly
+    mf = read_model(path)
+    want, want_text = _expected(im, feats_dir, cmvn)
+    for utt, m in kaldiio.load_scp(str(feats_dir / "feats.scp")).items():
+        assert np.array_equal(mf.intmodel.run(mf.normalize(m)), want[utt])
+    text, got, err = _decode(binary, path, feats_dir / "feats.scp", tmp_path, "--threads", "2")
+    assert set(got) == set(want)
+    for utt in want:
+        assert got[utt].shape == want[utt].shape, utt
+        if variant in EXACT:
+            assert np.array_equal(got[utt], want[utt]), \
+                f"{utt}: {np.argwhere(got[utt] != want[utt])[:3]} differ (integer layers must be exact)"
+        else:   # FP32 layers: kernel summation order differs from BLAS
+            scale = float(np.abs(want[utt]).max())
+            assert np.abs(got[utt] - want[utt]).max() <= 2e-5 * scale, utt
+    assert text == want_text           # greedy hypotheses identical
+    assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
+
+
+def test_too_short_utterance_and_stdout(exported, feats_dir, tmp_path):
+    path, _ = exported[("dfsmn", "wino")]
+    proc = subprocess.run([str(_need(HOST)), "--timing", str(path), str(feats_dir / "short.scp")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].split()[0] == "long" and lines[1].split()[0] == "tiny"
+    assert "long 40 frames" in proc.stderr and "2 utterances" in proc.stderr
+    # the same features read from the ark directly, and logits dumped as .npy per utterance
+    (tmp_path / "npy").mkdir()
+    proc = subprocess.run([str(HOST), "--dump-logits", str(tmp_path / "npy"), str(path),
+                           str(feats_dir / "short.ark")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(tmp_path / "npy" / "long.npy").shape[1] == VOCAB
+
+
+# ---------------------------------------------------------------- robustness
+def _run_fail(args: list[str], *needles: str, binary: Path = HOST) -> str:
+    return _run_fail_on(args, *needles, binary=binary)
+
+
+def _run_fail_on(args: list[str], *needles: str, binary: Path = HOST) -> str:
+    proc = subprocess.run([str(_need(binary)), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    for n in needles:
+        assert n in proc.stderr, (n, proc.stderr)
+    assert "Sanitizer" not in proc.stderr and "Segmentation" not in proc.stderr
+    return proc.stderr
+
+
+def _patched(src: Path, dst: Path, fix_crc: bool, **at: bytes) -> Path:
+    b = bytearray(src.read_bytes())
+    for off, val in at.items():
+        o = int(off[1:])
+        b[o:o + len(val)] = val
+    if fix_crc:   # make the header checksum valid again so the deeper check is reached
+        b[60:64] = struct.pack("<I", zlib.crc32(bytes(b[:60])))
+    dst.write_bytes(bytes(b))
+    return dst
+
+
+@pytest.mark.parametrize("target", ["host", "armv7", "asan"])
+def test_bad_model_files(exported, feats_dir, tmp_path, target):
+    binary = {"host": HOST, "armv7": ARM, "asan": ASAN}[target]
+    good, _ = exported[("w2l", "wino")]
+    scp = feats_dir / "feats.scp"
+    blob = good.read_bytes()
+    trunc = tmp_path / "trunc.rsq"
+    trunc.write_bytes(blob[: len(blob) // 2])
+    _run_fail([trunc, scp], str(trunc), "truncated", binary=binary)
+    tiny_file = tmp_path / "tiny.rsq"
+    tiny_file.write_bytes(blob[:10])
+    _run_fail([tiny_file, scp], "truncated", binary=binary)
+    _run_fail([_patched(good, tmp_path / "magic.rsq", False, o0=b"GGUF"), scp], "magic", binary=binary)
+    _run_fail([_patched(good, tmp_path / "ver.rsq", True, o8=struct.pack("<I", 2)), scp], "version 2",
+              binary=binary)
+    _run_fail([_patched(good, tmp_path / "hdr.rsq", False, o20=b"\x01"), scp], "header checksum", binary=binary)
+    _run_fail([_patched(good, tmp_path / "body.rsq", False, **{f"o{len(blob) - 7}": b"\x55"}), scp],
+              "payload checksum", binary=binary)
+    _run_fail([tmp_path / "missing.rsq", scp], "missing.rsq", "cannot open", binary=binary)
+    for p in (trunc, tmp_path / "magic.rsq", tmp_path / "ver.rsq", tmp_path / "body.rsq"):
+        with pytest.raises(ModelFormatError, match=p.name):
+            read_model(p)
+
+
+@pytest.mark.parametrize("target", ["host", "asan"])
+def test_bad_features(exported, feats_dir, tmp_path, target):
+    good, _ = exported[("dfsmn", "gemm")]
+    binary = {"host": HOST, "asan": ASAN}[target]
+    _need(binary)
+
+    def _run_fail(args, *needles):
+        return _run_fail_on(args, *needles, binary=binary)
+
+    rng = np.random.default_rng(1)
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/d21.ark,{tmp_path}/d21.scp") as w:
+        w["wide"] = rng.standard_normal((50, DIM + 1)).astype(np.float32)
+    _run_fail([good, tmp_path / "d21.scp"], "'wide'", "dimension 21", f"takes {DIM}")
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/empty.ark,{tmp_path}/empty.scp") as w:
+        w["nothing"] = np.zeros((0, DIM), dtype=np.float32)
+    _run_fail([good, tmp_path / "empty.scp"], "'nothing'", "0 frames")
+    # bad header at the offset, a missing ark, a truncated ark, a compressed matrix, a bad scp line
+    ark = tmp_path / "bad.ark"
+    ark.write_bytes(b"utt1 \0BXM \x04\x02\x00\x00\x00\x04\x14\x00\x00\x00" + b"\0" * 40)
+    (tmp_path / "bad.scp").write_text(f"utt1 {ark}:5\n")
+    _run_fail([good, tmp_path / "bad.scp"], "bad.scp:1", "utt1", "bad matrix type")
+    (tmp_path / "bad2.scp").write_text(f"utt1 {ark}:1\n")
+    _run_fail([good, tmp_path / "bad2.scp"], "not a binary Kaldi object")
+    (tmp_path / "gone.scp").write_text(f"utt1 {tmp_path}/nowhere.ark:17\n")
+    _run_fail([good, tmp_path / "gone.scp"], "gone.scp:1", "nowhere.ark", "cannot open")
+    cut = tmp_path / "cut.ark"
+    cut.write_bytes((feats_dir / "feats.ark").read_bytes()[:300])
+    (tmp_path / "cut.scp").write_text(f"utt0 {cut}:5\n")
+    _run_fail([good, tmp_path / "cut.scp"], "truncated matrix data")
+    _run_fail([good, cut], "cut.ark", "truncated")
+    cm = tmp_path / "cm.ark"
+    cm.write_bytes(b"utt1 \0BCM " + b"\0" * 64)
+    _run_fail([good, cm], "compressed")
+    (tmp_path / "pipe.scp").write_text("utt1 gunzip -c x.ark.gz |\n")
+    _run_fail([good, tmp_path / "pipe.scp"], "pipe.scp", "line 1")
+    _run_fail([good, tmp_path / "no.scp"], "no.scp", "cannot open")
+
+
+# ---------------------------------------------------------------- export of an experiment dir
+@pytest.fixture(scope="module")
+def exp_dir(tmp_path_factory, feats_dir) -> Path:
+    exp = tmp_path_factory.mktemp("exp")
+    conf = {"model": TINY_DFSMN, "input_dim": DIM, "vocab_size": VOCAB, "token_type": "char"}
+    (exp / "config.yaml").write_text(yaml.safe_dump(conf, allow_unicode=True), encoding="utf-8")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS) + "\n", encoding="utf-8")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((500, DIM)) * 2 + 1
+    stats = np.zeros((2, DIM + 1))
+    stats[0, :DIM], stats[1, :DIM], stats[0, DIM] = x.sum(0), (x * x).sum(0), len(x)
+    np.save(exp / "cmvn.npy", stats)
+    torch.manual_seed(4)
+    net = build_model(TINY_DFSMN, DIM, VOCAB)
+    with torch.no_grad():
+        net.classifier.weight.mul_(30.0)
+    model = CTCModel(net, exp / "cmvn.npy", specaug=None)
+    torch.save(model.state_dict(), exp / "model.pth")
+    plan = make_plan(net.eval(), kind="wino")
+    torch.manual_seed(5)
+    scales = calibrate(net, plan, [(torch.randn(2, 80, DIM), torch.full((2,), 80))], method="max")
+    save_quant(exp / "quant_wino.json", plan, scales)
+    return exp
+
+
+def test_export_cli_checks_and_is_atomic(exp_dir, feats_dir, tmp_path, monkeypatch):
+    from rsqasr import export as ex
+    from rsqasr.bin import export as cli
+
+    out = tmp_path / "m.rsq"
+    base = ["--exp_dir", str(exp_dir), "--model", str(exp_dir / "model.pth"), "--check_data_dir", str(feats_dir),
+            "--check_utts", "2", "--out", str(out)]
+    cli.run(cli.main, cli.get_parser(), base + ["--quant", "wino", "--quant_json", str(exp_dir / "quant_wino.json")])
+    mf = read_model(out)
+    assert mf.meta["variant"] == "wino" and mf.tokens == TOKENS and mf.intmodel.plan.layers["context.conv"].scheme \
+        == "wino23"
+    before = out.read_bytes()
+    # an export that fails its check (or is interrupted) leaves the previous file as it was
+    monkeypatch.setattr(ex, "check_model_file", lambda *a, **k: (_ for _ in ()).throw(ex.ExportCheckError("boom")))
+    with pytest.raises(SystemExit):
+        cli.run(cli.main, cli.get_parser(), base + ["--quant", "none"])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.rsq"]
+    monkeypatch.undo()
+    cli.run(cli.main, cli.get_parser(), base + ["--quant", "none"])
+    assert read_model(out).meta["variant"] == "none"
+    # wrong inputs: one clear line, exit 1
+    for bad in (["--quant", "wino"], ["--quant", "int8_gemm", "--quant_json", str(exp_dir / "quant_wino.json")]):
+        with pytest.raises(SystemExit):
+            cli.run(cli.main, cli.get_parser(), base + bad)
+    # the exported file decodes to what the integer reference gives
+    _, got, _ = _decode(_need(HOST), out, feats_dir / "feats.scp", tmp_path)
+    fp = read_model(out)
+    for utt, m in kaldiio.load_scp(str(feats_dir / "feats.scp")).items():
+        want = fp.intmodel.run(fp.normalize(m))
+        assert np.abs(got[utt] - want).max() <= 2e-5 * float(np.abs(want).max())
+
+
+def test_export_rsq_experiment(exp_dir, feats_dir, tmp_path):
+    """An RSQ experiment (config with a quant section): exported with its own plan and scales."""
+    from rsqasr.bin import export as cli
+    from rsqasr.inference import quantize_net
+
+    rsq = tmp_path / "rsq_exp"
+    rsq.mkdir()
+    for f in ("tokens.txt", "cmvn.npy"):
+        shutil.copy(exp_dir / f, rsq / f)
+    conf = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
+    conf["quant"] = {"plan": "int8_gemm", "quantize_classifier": False, "depthwise": "int8"}
+    (rsq / "config.yaml").write_text(yaml.safe_dump(conf, allow_unicode=True), encoding="utf-8")
+    torch.manual_seed(6)
+    net = build_model(TINY_DFSMN, DIM, VOCAB)
+    quantize_net(net, conf["quant"])
+    torch.save(CTCModel(net, rsq / "cmvn.npy", specaug=None).state_dict(), rsq / "model.pth")
+    out = tmp_path / "rsq.rsq"
+    args = ["--exp_dir", str(rsq), "--model", "model.pth", "--check_data_dir", str(feats_dir), "--out", str(out)]
+    cli.run(cli.main, cli.get_parser(), args + ["--quant", "int8_gemm"])
+    assert read_model(out).intmodel.plan.layers["context.conv"].scheme == "int8"
+    for bad in (["--quant", "wino"], ["--quant", "none"]):     # not this experiment's plan / not FP32
+        with pytest.raises(SystemExit):
+            cli.run(cli.main, cli.get_parser(), args[:-2] + ["--out", str(tmp_path / "x.rsq")] + bad)
+    assert not (tmp_path / "x.rsq").exists()
