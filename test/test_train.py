@@ -182,6 +182,44 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
     assert "decoding through the integer reference" in \
         (corpus / "exp/train_tiny_rsq_beta0/decode_test_beam3/log/decode.1.log").read_text()
     table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
-    rows = [line for line in table.splitlines() if line.startswith("| ") and "beam 3" in line]
+    main_table, rest = table.split("Paired differences")
+    rows = [line for line in main_table.splitlines() if line.startswith("| ") and "beam 3" in line]
     assert [r.split(" | ")[:2] for r in rows] == [["| FP32", "-"], ["| INT8 GEMM", "PTQ"], ["| INT8 Wino", "PTQ"],
                                                   ["| INT8 Wino", "RSQ† (beta=0)"], ["| INT8 Wino", "RSQ"]]
+    assert "- RSQ vs PTQ (Winograd) (beam 3): dev " in rest and "- Winograd PTQ vs GEMM PTQ (beam 3): dev " in rest
+    # every quantized decode was compared with the fake-quantized PyTorch model
+    agree = [line for line in rest.splitlines() if line.startswith("| INT8")]
+    assert len(agree) == 4 * 2
+    for line in agree:
+        assert "integer reference vs fake-quant PyTorch" in line
+        n_diff, n_utts = line.rstrip(" |").rsplit("| ", 1)[1].split(" of ")
+        assert 0 <= int(n_diff) <= int(n_utts)
+    g = json.loads((corpus / "exp/train_tiny/ptq_wino/decode_test_beam3/engine_agreement.json").read_text())
+    r = json.loads((corpus / "exp/train_tiny/ptq_wino/decode_test_beam3/result.json").read_text())
+    assert g["cer_a"] == pytest.approx(r["cer"]) and g["utts"] == r["utts"]
+
+
+    # stages 7 (export, each file checked against the integer reference) and 8 (rsq-decode for
+    # ARMv7 under qemu-arm, compared with the Python greedy decode of the same model; latency)
+    p = run([*args[:2], "7", args[3], "8", *args[5:], "--rsq_config", "conf/rsq_tiny.yaml",
+             "--decode_target", "armv7", "--count_armv7_instructions", "true"], cwd=corpus)
+    variants = {"exp/train_tiny/export/fp32.rsq": "exp/train_tiny",
+                "exp/train_tiny/ptq_int8_gemm/export/model.rsq": "exp/train_tiny/ptq_int8_gemm",
+                "exp/train_tiny/ptq_wino/export/model.rsq": "exp/train_tiny/ptq_wino",
+                "exp/train_tiny_rsq_beta0/export/model.rsq": "exp/train_tiny_rsq_beta0",
+                "exp/train_tiny_rsq_beta0.25/export/model.rsq": "exp/train_tiny_rsq_beta0.25"}
+    for file, out in variants.items():
+        assert (corpus / file).read_bytes()[:8] == b"RSQMODEL", file
+        for s in ("dev", "test"):
+            g = json.loads((corpus / out / f"decode_{s}_rsqdecode_armv7/engine_agreement.json").read_text())
+            assert g["utts"] == len((corpus / f"data/{s}/text").read_text().splitlines())
+            assert g["differ"] == 0, (file, s, g["examples"])  # the binary decodes what Python decodes
+        lat = json.loads((corpus / file).with_name("latency.json").read_text())
+        assert lat["frames"] == 600 and lat["host_ms"]["1"] > 0 and lat["host_ms"]["2"] > 0
+        assert lat["armv7_instructions"] > 0
+    table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
+    assert len([r for r in table.splitlines() if r.startswith("| ") and "greedy, rsq-decode armv7" in r]) >= 5
+    lat_rows = table.split("Latency of rsq-decode")[1].split("\n\n")[1].splitlines()[2:]
+    assert [r.split(" | ")[:2] for r in lat_rows] == [["| FP32", "-"], ["| INT8 GEMM", "PTQ"], ["| INT8 Wino", "PTQ"],
+                                                      ["| INT8 Wino", "RSQ† (beta=0)"], ["| INT8 Wino", "RSQ"]]
+    assert lat_rows[1].endswith("| 1.000x |")

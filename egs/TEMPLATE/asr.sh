@@ -43,6 +43,10 @@ beam=10               # beam size
 calib_utts=200        # utterances of the training set for KL calibration (PTQ)
 rsq_config=conf/tuning/rsq.yaml  # RSQ fine-tuning settings (optim/scheduler/train/rsq sections)
 rsq_betas="0 0.25"    # noise-loss weights to fine-tune with (0: the paper's RSQ-dagger)
+decode_target=armv7   # stage 8: rsq-decode build to decode with (host | armv7, qemu-arm when not on ARM)
+engine_variants=all   # stages 7-8: all, or some of: fp32 ptq_int8_gemm ptq_wino rsq_beta<B>
+count_armv7_instructions=true  # stage 8: ARMv7 instructions per 600 frames under qemu-arm (minutes per model)
+compare_fakequant=true  # also decode quantized models as fake-quantized PyTorch and count differing hypotheses
 
 help_message=$(cat <<EOM
 Usage: $0 [options]
@@ -57,6 +61,10 @@ Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless -
                 decoded through the bit-exact integer reference
   6  rsq:       RSQ fine-tuning (LSQ, [-42,42] weights, [-63,63] activations, noise loss) for
                 each --rsq_betas, decoded through the integer reference
+  7  export:    the FP32, PTQ and RSQ models as rsq-decode model files (src_arm/FORMAT.md),
+                each checked against the integer reference on data/\$valid_set
+  8  engine:    decode --test_sets with rsq-decode (--decode_target host|armv7; armv7 through
+                qemu-arm off ARM), score, compare with the integer reference, latency at 600 frames
 
 Options (template default in brackets; the recipe's conf/asr.conf may set others):
   --stage N            [$stage]
@@ -88,6 +96,10 @@ Options (template default in brackets; the recipe's conf/asr.conf may set others
   --calib_utts N       [$calib_utts]
   --rsq_config FILE    [$rsq_config]
   --rsq_betas "B ..."  [$rsq_betas]
+  --decode_target T    stage 8: host | armv7 [$decode_target]
+  --count_armv7_instructions true|false  [$count_armv7_instructions]
+  --engine_variants "V ..."  stages 7-8: all | fp32 ptq_int8_gemm ptq_wino rsq_beta<B> [$engine_variants]
+  --compare_fakequant true|false  count quantized hypotheses that differ from fake-quant PyTorch [$compare_fakequant]
   --config FILE        read options from FILE first
 EOM
 )
@@ -254,29 +266,41 @@ if run_stage 3; then
   fi
 fi
 
+decode_split() {  # decode_split <model-exp-dir> <set> <dir>: hyp.txt in <dir> from --nj jobs [decode options]
+  local mexp=$1 set=$2 dir=$3; shift 3
+  local n i
+  n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
+  rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
+  # shellcheck disable=SC2046
+  utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
+  ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
+    python -m rsqasr.bin.decode --exp_dir "$mexp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
+      --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam" "$@"
+  for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
+  rm -rf "$dir/split"
+}
+
 decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method> [rsqasr.bin.decode options]
   local mexp=$1 out=$2 quant=$3 method=$4; shift 4
-  local tag set dir n i
+  local tag set dir
   tag=${decode_mode}$( [ "$decode_mode" = beam ] && echo "$beam" )
   for set in $test_sets; do
     dir=$out/decode_${set}_$tag
-    n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
-    rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
-    # shellcheck disable=SC2046
-    utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
-    ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
-      python -m rsqasr.bin.decode --exp_dir "$mexp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
-        --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam" "$@"
-    for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
+    decode_split "$mexp" "$set" "$dir" "$@"
     python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
-    python - "$dir/decode_info.json" "$set" "$tag" "$decode_mode$( [ "$decode_mode" = beam ] && echo " beam $beam")" \
+    python - "$dir/decode_info.json" "$set" "$tag" "$( [ "$decode_mode" = beam ] && echo "beam $beam" || echo "$decode_mode")" \
       "$mexp/$decode_model" "$exp_name" "$quant" "$method" <<'PY'
 import json, sys
 keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
 json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
 PY
-    rm -rf "$dir/split"
     log "$out $set: $(sed -n 3p "$dir/result.txt")"
+    if [ "$quant" != FP32 ] && [ "$compare_fakequant" = true ]; then
+      # the same model as fake-quantized PyTorch: the integer reference should decode the same strings
+      decode_split "$mexp" "$set" "$dir/fakequant" "$@" --engine torch
+      python -m rsqasr.bin.compare_hyps --ref "data/$set/text" --a "$dir/hyp.txt" --b "$dir/fakequant/hyp.txt" \
+        --out "$dir/engine_agreement.json"
+    fi
   done
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 }
@@ -317,6 +341,81 @@ if run_stage 6; then
     if [ "$(python -c "print(float('$beta') == 0)")" = True ]; then method="RSQ† (beta=0)"; else method=RSQ; fi
     decode_sets "$rexp" "$rexp" "INT8 Wino" "$method"
   done
+fi
+
+model_variants() {  # lines "<model exp>|<exported file>|<decode dir root>|<quantization>|<method>|<export args>"
+  local beta rexp method
+  {
+    echo "fp32|$exp|$exp/export/fp32.rsq|$exp|FP32|-|--quant none"
+    echo "ptq_int8_gemm|$exp|$exp/ptq_int8_gemm/export/model.rsq|$exp/ptq_int8_gemm|INT8 GEMM|PTQ|--quant int8_gemm --quant_json $exp/ptq_int8_gemm/quant.json"
+    echo "ptq_wino|$exp|$exp/ptq_wino/export/model.rsq|$exp/ptq_wino|INT8 Wino|PTQ|--quant wino --quant_json $exp/ptq_wino/quant.json"
+    for beta in $rsq_betas; do
+      rexp=${exp}_rsq_beta$beta
+      if [ "$(python -c "print(float('$beta') == 0)")" = True ]; then method="RSQ† (beta=0)"; else method=RSQ; fi
+      echo "rsq_beta$beta|$rexp|$rexp/export/model.rsq|$rexp|INT8 Wino|$method|--quant wino"
+    done
+  } | while IFS='|' read -r name rest; do
+    case " $engine_variants " in *" all "*|*" $name "*) echo "$rest" ;; esac
+  done
+}
+
+if run_stage 7; then
+  log "Stage 7: export for rsq-decode (each file checked against the integer reference on data/$valid_set)"
+  while IFS='|' read -r mexp file _ quant method eargs; do
+    if [ ! -f "$mexp/$decode_model" ] || { [ "$method" = PTQ ] && [ ! -f "${file%/export/model.rsq}/quant.json" ]; }; then
+      log "Stage 7: $quant $method: no trained/quantized model in $mexp (run stages 3-6); skipped"
+      continue
+    fi
+    mkdir -p "$(dirname "$file")"
+    # shellcheck disable=SC2086
+    python -m rsqasr.bin.export --exp_dir "$mexp" --model "$decode_model" $eargs \
+      --check_data_dir "data/$valid_set" --out "$file" > "${file%.rsq}.log" 2>&1 \
+      || { tail -n 20 "${file%.rsq}.log"; log "Error: export of $quant $method failed, see ${file%.rsq}.log"; exit 1; }
+    log "$quant $method -> $file"
+  done < <(model_variants)
+fi
+
+if run_stage 8; then
+  bin=rsq-decode; [ "$decode_target" = armv7 ] && bin=rsq-decode-armv7
+  command -v "$bin" > /dev/null || { log "Error: $bin not on PATH (make install builds it; . ./path.sh)"; exit 1; }
+  log "Stage 8: decode $test_sets with $bin (CTC greedy), latency at 600 frames"
+  while IFS='|' read -r mexp file out quant method _; do
+    [ -f "$file" ] || { log "Stage 8: no $file (run stage 7); skipped"; continue; }
+    for set in $test_sets; do
+      dir=$out/decode_${set}_rsqdecode_$decode_target
+      n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
+      rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
+      # shellcheck disable=SC2046
+      utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
+      ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
+        "$bin" --threads 1 "$file" "$dir/split/feats.JOB.scp" "$dir/split/hyp.JOB.txt"
+      for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
+      rm -rf "$dir/split"
+      python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
+      python - "$dir/decode_info.json" "$set" "rsqdecode_$decode_target" "greedy, rsq-decode $decode_target" \
+        "$mexp/$decode_model" "$exp_name" "$quant" "$method" <<'PY'
+import json, sys
+keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
+json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
+PY
+      log "$dir: $(sed -n 3p "$dir/result.txt")"
+      # the Python decode of the same model with the same (greedy) search: the integer reference
+      # for the quantized models, PyTorch for FP32; stages 4-6 made it with --decode_mode greedy
+      ref=$out/decode_${set}_greedy
+      if [ ! -f "$ref/hyp.txt" ]; then
+        ref=$dir/python_greedy
+        # shellcheck disable=SC2046
+        decode_split "$mexp" "$set" "$ref" --mode greedy $( [ "$method" = PTQ ] && echo --quant "$out/quant.json" )
+      fi
+      if [ "$quant" = FP32 ]; then what="PyTorch FP32"; else what="integer reference"; fi
+      python -m rsqasr.bin.compare_hyps --ref "data/$set/text" --a "$dir/hyp.txt" --b "$ref/hyp.txt" \
+        --label "rsq-decode $decode_target vs $what" --out "$dir/engine_agreement.json"
+    done
+    python -m rsqasr.bin.engine_latency --model "$file" --feats_scp "data/$valid_set/feats.scp" \
+      --armv7_instructions "$count_armv7_instructions" --out "$(dirname "$file")/latency.json" \
+      || { log "Error: latency measurement of $file failed"; exit 1; }
+  done < <(model_variants)
+  python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 fi
 
 log "Successfully finished stages $stage..$stop_stage in ${SECONDS}s"

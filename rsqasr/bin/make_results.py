@@ -29,6 +29,11 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 # (quantization, method) in the paper's row order; RSQ-dagger is RSQ without the noise loss (beta=0)
 ROW_ORDER = [("FP32", "-"), ("INT8 GEMM", "PTQ"), ("INT8 Wino", "PTQ"), ("INT8 Wino", "RSQ† (beta=0)"),
              ("INT8 Wino", "RSQ")]
+# (a, b) pairs whose paired difference a - b the paper's claims are about
+COMPARISONS = [(ROW_ORDER[4], ROW_ORDER[2], "RSQ vs PTQ (Winograd)"),
+               (ROW_ORDER[4], ROW_ORDER[3], "noise loss: RSQ vs RSQ† (beta=0)"),
+               (ROW_ORDER[4], ROW_ORDER[0], "RSQ vs FP32"),
+               (ROW_ORDER[2], ROW_ORDER[1], "Winograd PTQ vs GEMM PTQ")]
 
 
 def count_params(model_file: Path) -> int | None:
@@ -112,11 +117,53 @@ def table(name: str, base: dict) -> str:
         t = row.get("test", {}).get("result", {})
         cells.append(f"{100 * t['pinyin_ser_tone']:.2f} / {100 * t['pinyin_ser_notone']:.2f}" if "pinyin_ser_tone" in t else "")
         lines.append("| " + " | ".join(cells) + " |")
+    decodes = sorted({k[2] for k in base["rows"]})
+    comp = []
+    for a, b, what in COMPARISONS:
+        for decode in decodes:
+            ra, rb = base["rows"].get((*a, decode)), base["rows"].get((*b, decode))
+            if not (ra and rb):
+                continue
+            cells = [f"{s} {fmt_delta(ra[s], rb[s])}" for s in sets if s in ra and s in rb]
+            comp.append(f"- {what} ({decode}): " + "; ".join(cells))
+    if comp:
+        lines += ["", "Paired differences (CER points, a - b [95% CI], significant?):", ""] + comp
+    agree = []
+    for (quant, method, decode), row in sorted(base["rows"].items(), key=lambda kv: order(kv[0])):
+        for s in sets:
+            for f in sorted(Path(row[s]["dir"]).glob("*agreement.json")) if s in row else []:
+                g = json.loads(f.read_text(encoding="utf-8"))
+                agree.append(f"| {quant} | {method} | {decode} | {s} | {g.get('label', '')} | {100 * g['cer_a']:.2f} | "
+                             f"{100 * g['cer_b']:.2f} | {g['differ']} of {g['utts']} |")
+    if agree:
+        lines += ["", "Engines compared on the same model and utterances (a: this row's decode, b: the other):", "",
+                  "| quantization | method | decoding | set | a vs b | CER % a | CER % b | hypotheses differing |",
+                  "|---|---|---|---|---|---|---|---|"] + agree
+    lat = {}
+    for (quant, method, _), row in base["rows"].items():
+        for e in row.values():
+            f = Path(e["dir"]).parent / "export" / "latency.json"
+            if f.is_file():
+                lat[(quant, method)] = json.loads(f.read_text(encoding="utf-8"))
+    if lat:
+        gemm = lat.get(ROW_ORDER[1], {})
+        lines += ["", "Latency of rsq-decode at 600 input frames, batch 1 (host: this machine, median of 3 runs of 20 "
+                  "utterances; ARMv7: executed guest instructions under qemu-arm, exact):", "",
+                  "| quantization | method | host ms, 1 thread | host ms, 2 threads | ARMv7 M instructions | "
+                  "INT8 GEMM / this (instructions) |", "|---|---|---|---|---|---|"]
+        for key in sorted(lat, key=lambda k: order((*k, ""))):
+            L = lat[key]
+            ms = [f"{L['host_ms'][t]:.2f}" if t in L.get("host_ms", {}) else "" for t in ("1", "2")]
+            ins = L.get("armv7_instructions")
+            ratio = f"{gemm['armv7_instructions'] / ins:.3f}x" if ins and gemm.get("armv7_instructions") else ""
+            lines.append(f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | {ins / 1e6:.2f} |" if ins else
+                         f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | |")
+            lines[-1] += f" {ratio} |"
     n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
-    lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile bootstrap "
-              "over sentences (utterances of the same text resampled together; 1,000 resamples); Δ: paired bootstrap against the FP32 row with the same "
-              "decoding, 'sig.' = its 95% CI excludes 0. Quantized rows are decoded by the bit-exact integer "
-              "reference (rsqasr.quant.intref)."]
+    lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile "
+              "bootstrap over sentences (utterances of the same text resampled together; 1,000 resamples); "
+              "Δ: paired bootstrap against the FP32 row with the same decoding, 'sig.' = its 95% CI excludes 0. "
+              "Quantized rows are decoded by the bit-exact integer reference (rsqasr.quant.intref)."]
     return "\n".join(lines)
 
 

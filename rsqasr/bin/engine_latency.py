@@ -1,0 +1,138 @@
+"""Latency of an exported model in rsq-decode at 600 input frames, batch 1 (the paper's Table 2
+setting): host milliseconds per utterance at 1 and 2 threads, and optionally the ARMv7 build's
+executed guest instructions per utterance under qemu-arm (deterministic; no ARM hardware here).
+
+The 600-frame utterance is the first one of --feats_scp with at least 600 frames (cut to 600),
+or the first one tiled to 600 frames. Host: --repeats copies in one ark, rsq-decode's summary
+line gives the network time per 600 frames; the run is done --runs times and the median kept.
+ARMv7: qemu-arm's execution log (-d in_asm,exec,nochain) counted by src_arm's qemu_icount, for
+an ark of 1 and of 2 copies; the difference is one utterance (model loading cancels out).
+
+Writes --out (JSON): {"frames": 600, "host_ms": {"1": x, "2": x}, "armv7_instructions": n or null}.
+
+Usage:
+    python -m rsqasr.bin.engine_latency --model exp/x/export/fp32.rsq --feats_scp data/test/feats.scp \
+        --out exp/x/export/latency.json [--armv7_instructions true]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+
+from rsqasr.bin._cli import make_parser, run
+from rsqasr.data.datadir import read_kv
+from rsqasr.utils.fileio import atomic_write_text
+
+FRAMES = 600
+SUMMARY_RE = re.compile(r"([0-9.]+) ms per utterance of 600 frames")
+
+
+def utterance_600(feats_scp: Path) -> np.ndarray:
+    entries = read_kv(feats_scp)
+    if not entries:
+        raise ValueError(f"{feats_scp}: empty")
+    first = None
+    for entry in entries.values():
+        m = kaldiio.load_mat(entry)
+        first = m if first is None else first
+        if m.shape[0] >= FRAMES:
+            return np.ascontiguousarray(m[:FRAMES], dtype=np.float32)
+    reps = -(-FRAMES // first.shape[0])
+    return np.ascontiguousarray(np.tile(first, (reps, 1))[:FRAMES], dtype=np.float32)
+
+
+def write_copies(path: Path, mat: np.ndarray, n: int) -> None:
+    with kaldiio.WriteHelper(f"ark:{path}") as w:
+        for i in range(n):
+            w(f"utt{i:03d}", mat)
+
+
+def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        p = subprocess.run([binary, "--threads", str(threads), str(model), str(ark), os.devnull],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{binary} failed on {model}: {p.stderr.strip()[-500:]}")
+        m = SUMMARY_RE.search(p.stderr)
+        if not m:
+            raise RuntimeError(f"{binary}: no summary line in its output: {p.stderr.strip()[-300:]}")
+        times.append(float(m.group(1)))
+    return statistics.median(times)
+
+
+def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Path, Path], tmp: Path) -> int:
+    counts = []
+    for i, ark in enumerate(arks):
+        fifo = tmp / f"log{i}"
+        os.mkfifo(fifo)
+        # the counter reads the log from the FIFO while qemu writes it
+        with open(tmp / f"n{i}", "w") as out:
+            counter_p = subprocess.Popen(f'exec "{counter}" < "{fifo}"', shell=True, stdout=out)
+            q = subprocess.run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", "-d", "in_asm,exec,nochain", "-D",
+                                str(fifo), str(binary), "--threads", "1", str(model), str(ark), os.devnull],
+                               capture_output=True, text=True)
+            counter_p.wait()
+        if q.returncode != 0:
+            raise RuntimeError(f"qemu-arm {binary} failed: {q.stderr.strip()[-500:]}")
+        counts.append(int((tmp / f"n{i}").read_text().split()[0]))
+    return counts[1] - counts[0]
+
+
+def main(args) -> None:
+    model = Path(args.model)
+    if not model.is_file():
+        raise FileNotFoundError(f"{model}: no such model file")
+    binary = shutil.which(args.binary)
+    if binary is None:
+        raise FileNotFoundError(f"{args.binary} not on PATH (make install builds it; . ./path.sh)")
+    mat = utterance_600(Path(args.feats_scp))
+    res: dict = {"frames": FRAMES, "model": str(model), "host_ms": {}, "armv7_instructions": None}
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        write_copies(tmp / "rep.ark", mat, args.repeats)
+        for t in args.threads:
+            res["host_ms"][str(t)] = host_ms(binary, model, tmp / "rep.ark", t, args.runs)
+            logging.info("%s: host %.2f ms per 600 frames with %d thread(s)", model, res["host_ms"][str(t)], t)
+        if args.armv7_instructions:
+            arm = Path(args.armv7_build) / "rsq-decode"
+            if not arm.is_file():
+                raise FileNotFoundError(f"{arm} missing (src_arm/build.sh armv7)")
+            counter = tmp / "qemu_icount"  # a host tool: built here from src_arm/bench/qemu_icount.c
+            subprocess.run(["gcc", "-O2", "-o", str(counter), str(Path(args.armv7_build).parent / "bench" / "qemu_icount.c")],
+                           check=True)
+            write_copies(tmp / "one.ark", mat, 1)
+            write_copies(tmp / "two.ark", mat, 2)
+            res["armv7_instructions"] = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp)
+            logging.info("%s: ARMv7 %d instructions per 600 frames", model, res["armv7_instructions"])
+    atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
+
+
+def get_parser():
+    p = make_parser(__doc__)
+    p.add_argument("--model", required=True, help="exported model file (rsqasr.bin.export)")
+    p.add_argument("--feats_scp", required=True, help="features to take the 600-frame utterance from")
+    p.add_argument("--out", required=True, help="latency JSON to write")
+    p.add_argument("--binary", default="rsq-decode", help="host rsq-decode")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=20, help="copies of the utterance per run")
+    p.add_argument("--runs", type=int, default=3, help="runs per thread count (median kept)")
+    p.add_argument("--armv7_instructions", type=lambda v: v.lower() == "true", default=False,
+                   help="also count the ARMv7 build's instructions under qemu-arm (minutes per model)")
+    p.add_argument("--armv7_build", default=str(Path(__file__).resolve().parents[2] / "src_arm" / "build-armv7"))
+    return p
+
+
+if __name__ == "__main__":
+    run(main, get_parser())
