@@ -283,7 +283,7 @@ decode_split() {  # decode_split <model-exp-dir> <set> <dir>: hyp.txt in <dir> f
 decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method> [rsqasr.bin.decode options]
   local mexp=$1 out=$2 quant=$3 method=$4; shift 4
   local tag set dir
-  tag=${decode_mode}$( [ "$decode_mode" = beam ] && echo "$beam" )
+  tag=$decode_mode; [ "$decode_mode" = beam ] && tag=$decode_mode$beam
   for set in $test_sets; do
     dir=$out/decode_${set}_$tag
     decode_split "$mexp" "$set" "$dir" "$@"

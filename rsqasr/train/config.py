@@ -36,6 +36,7 @@ DEFAULTS: dict = {
         "quantize_classifier": False,
         "depthwise": "int8",        # the DFSMN memory: int8 | fp32
         "calib_utts": 200,          # utterances of the training set for the KL initialization
+        "scale_lr": 1.0,            # LSQ scales' learning rate relative to their initial value (see trainer.param_groups)
     },
     "train": {
         "epochs": 20,

@@ -96,6 +96,23 @@ def evaluate(model: CTCModel, dataset: FeatsTextDataset, text: TextProcessor, ba
     return {"loss": loss_sum / max(n, 1), "cer": counts.rate}
 
 
+def param_groups(model: torch.nn.Module, lr: float, scale_lr: float) -> list[dict]:
+    """Optimizer groups: every weight in one group at ``lr``; each LSQ scale (RSQ fine-tuning) in
+    its own group at ``lr * scale_lr * |s0|`` (s0: its value now, the KL initialization; no weight
+    decay). Adam moves a parameter by about its learning rate per step whatever the gradient's
+    size, so at the weights' rate a scale of 2e-4 would be pushed by 5e-4 in one step; relative to
+    s0 the scale moves by about ``lr * scale_lr`` of itself per step, as a weight of size 1 would."""
+    from rsqasr.quant.lsq import LSQQuantizer
+
+    scales = [m.scale for m in model.modules() if isinstance(m, LSQQuantizer)]
+    ids = {id(p) for p in scales}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in ids]}]
+    for p in scales:
+        s0 = float(p.detach().abs().mean())
+        groups.append({"params": [p], "lr": lr * scale_lr * s0, "weight_decay": 0.0})
+    return groups
+
+
 class Trainer:
     def __init__(self, conf: dict, model: CTCModel, train_set: FeatsTextDataset, valid_set: FeatsTextDataset,
                  text: TextProcessor, exp_dir: Path, dist_info: DistInfo, meta: dict):
@@ -112,11 +129,12 @@ class Trainer:
         steps_per_epoch = len(self.sampler) // self.accum
         self.total_steps = int(self.tc["max_steps"]) or steps_per_epoch * int(self.tc["epochs"])
         oc = conf["optim"]
+        groups = param_groups(model, oc["lr"], float(conf["rsq"]["scale_lr"]))
         if oc["name"] == "adam":
-            self.optim = torch.optim.Adam(model.parameters(), lr=oc["lr"], betas=tuple(oc["betas"]),
+            self.optim = torch.optim.Adam(groups, lr=oc["lr"], betas=tuple(oc["betas"]),
                                           weight_decay=oc["weight_decay"])
         elif oc["name"] == "sgd":
-            self.optim = torch.optim.SGD(model.parameters(), lr=oc["lr"], momentum=0.9, weight_decay=oc["weight_decay"])
+            self.optim = torch.optim.SGD(groups, lr=oc["lr"], momentum=0.9, weight_decay=oc["weight_decay"])
         else:
             raise ValueError(f"optim.name must be adam or sgd, not {oc['name']!r}")
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.optim, lr_lambda_factory(conf["scheduler"], self.total_steps))
