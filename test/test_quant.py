@@ -319,3 +319,22 @@ def test_quantize_model_noise_loss_and_positive_scales(tmp_path):
     save_quant(tmp_path / "q.json", plan, get_scales(net))
     p2, sc2 = load_quant(tmp_path / "q.json")
     assert p2.to_dict() == plan.to_dict() and sc2 == get_scales(net)
+
+
+def test_param_groups_scale_learning_rates():
+    from rsqasr.train.trainer import param_groups
+
+    net = tiny(TINY_DFSMN).train()
+    plain = param_groups(net, 1e-3, 100.0)
+    assert len(plain) == 1 and len(plain[0]["params"]) == sum(1 for _ in net.parameters())
+    quantize_model(net, make_plan(net), None)
+    scales = [m.scale for m in net.modules() if isinstance(m, LSQQuantizer)]
+    groups = param_groups(net, 1e-3, 100.0)
+    assert len(groups) == 1 + len(scales)
+    assert sum(len(g["params"]) for g in groups) == sum(1 for _ in net.parameters())
+    for g, s in zip(groups[1:], scales):
+        assert g["params"] == [s] and g["weight_decay"] == 0.0
+        assert g["lr"] == pytest.approx(1e-3 * 100.0 * float(s.detach().abs().mean()))   # Adam: relative to s0
+    sgd = param_groups(net, 1e-3, 2.0, relative=False)
+    assert all(g["lr"] == pytest.approx(2e-3) for g in sgd[1:])
+    torch.optim.Adam(groups, lr=1e-3)  # a valid optimizer configuration

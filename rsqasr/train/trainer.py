@@ -96,19 +96,20 @@ def evaluate(model: CTCModel, dataset: FeatsTextDataset, text: TextProcessor, ba
     return {"loss": loss_sum / max(n, 1), "cer": counts.rate}
 
 
-def param_groups(model: torch.nn.Module, lr: float, scale_lr: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, lr: float, scale_lr: float, relative: bool = True) -> list[dict]:
     """Optimizer groups: every weight in one group at ``lr``; each LSQ scale (RSQ fine-tuning) in
-    its own group at ``lr * scale_lr * |s0|`` (s0: its value now, the KL initialization; no weight
-    decay). Adam moves a parameter by about its learning rate per step whatever the gradient's
-    size, so at the weights' rate a scale of 2e-4 would be pushed by 5e-4 in one step; relative to
-    s0 the scale moves by about ``lr * scale_lr`` of itself per step, as a weight of size 1 would."""
+    its own group (no weight decay) at ``lr * scale_lr * |s0|`` with ``relative`` (Adam; s0: its
+    value now, the KL initialization), else at ``lr * scale_lr`` (SGD, where LSQ's gradient scale
+    already sizes the steps). Adam moves a parameter by about its learning rate per step whatever
+    the gradient's size, so at the weights' rate a scale of 2e-4 would be pushed by 5e-4 in one
+    step; relative to s0 the scale moves by about ``lr * scale_lr`` of itself per step."""
     from rsqasr.quant.lsq import LSQQuantizer
 
     scales = [m.scale for m in model.modules() if isinstance(m, LSQQuantizer)]
     ids = {id(p) for p in scales}
     groups = [{"params": [p for p in model.parameters() if id(p) not in ids]}]
     for p in scales:
-        s0 = float(p.detach().abs().mean())
+        s0 = float(p.detach().abs().mean()) if relative else 1.0
         groups.append({"params": [p], "lr": lr * scale_lr * s0, "weight_decay": 0.0})
     return groups
 
@@ -129,7 +130,7 @@ class Trainer:
         steps_per_epoch = len(self.sampler) // self.accum
         self.total_steps = int(self.tc["max_steps"]) or steps_per_epoch * int(self.tc["epochs"])
         oc = conf["optim"]
-        groups = param_groups(model, oc["lr"], float(conf["rsq"]["scale_lr"]))
+        groups = param_groups(model, oc["lr"], float(conf["rsq"]["scale_lr"]), relative=oc["name"] == "adam")
         if oc["name"] == "adam":
             self.optim = torch.optim.Adam(groups, lr=oc["lr"], betas=tuple(oc["betas"]),
                                           weight_decay=oc["weight_decay"])
