@@ -219,7 +219,11 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
         assert lat["armv7_instructions"] > 0
     table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
     assert len([r for r in table.splitlines() if r.startswith("| ") and "greedy, rsq-decode armv7" in r]) >= 5
-    lat_rows = table.split("Latency of rsq-decode")[1].split("\n\n")[1].splitlines()[2:]
+    lat_rows = [r for r in table.split("Latency of rsq-decode")[1].split("\n\n")[1].splitlines()[2:]
+                if not r.startswith(("| PyTorch", "| onnxruntime"))]
     assert [r.split(" | ")[:2] for r in lat_rows] == [["| FP32", "-"], ["| INT8 GEMM", "PTQ"], ["| INT8 Wino", "PTQ"],
                                                       ["| INT8 Wino", "RSQ† (beta=0)"], ["| INT8 Wino", "RSQ"]]
     assert lat_rows[1].endswith("| 1.000x |")
+    e2e = json.loads((corpus / "exp/train_tiny/export/e2e_latency.json").read_text())
+    assert e2e["torch_fp32_ms"]["1"] > 0 and e2e["ort_fp32_ms"]["2"] > 0
+    assert "| onnxruntime FP32 (same model, ONNX export) | - |" in table

@@ -415,6 +415,11 @@ PY
       --armv7_instructions "$count_armv7_instructions" --out "$(dirname "$file")/latency.json" \
       || { log "Error: latency measurement of $file failed"; exit 1; }
   done < <(model_variants)
+  if [ -f "$exp/$decode_model" ]; then  # the same FP32 model outside the engine, for comparison
+    mkdir -p "$exp/export"
+    python -m rsqasr.bin.e2e_latency --exp_dir "$exp" --model "$decode_model" --out "$exp/export/e2e_latency.json" \
+      > "$exp/export/e2e_latency.log" 2>&1 || { tail -n 20 "$exp/export/e2e_latency.log"; log "Error: e2e_latency failed"; exit 1; }
+  fi
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 fi
 

@@ -69,6 +69,9 @@ def collect(exp_root: Path) -> dict[str, dict]:
         info = json.loads(info_path.read_text())
         base = out.setdefault(info["base"], {"rows": {}})
         conf_path = exp_root / info["base"] / "config.yaml"
+        e2e = exp_root / info["base"] / "export" / "e2e_latency.json"
+        if e2e.is_file():
+            base["e2e"] = json.loads(e2e.read_text(encoding="utf-8"))
         if "kind" not in base and conf_path.is_file():
             base["kind"] = yaml.safe_load(conf_path.read_text(encoding="utf-8"))["model"]["kind"]
             base["params"] = count_params(Path(info["model_file"]))
@@ -159,6 +162,12 @@ def table(name: str, base: dict) -> str:
             lines.append(f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | {ins / 1e6:.2f} |" if ins else
                          f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | |")
             lines[-1] += f" {ratio} |"
+        e2e = base.get("e2e", {})
+        for key, label in (("torch_fp32_ms", "PyTorch FP32 (eager, same model)"),
+                           ("ort_fp32_ms", "onnxruntime FP32 (same model, ONNX export)")):
+            if e2e.get(key):
+                ms = [f"{e2e[key][t]:.2f}" if t in e2e[key] else "" for t in ("1", "2")]
+                lines.append(f"| {label} | - | {ms[0]} | {ms[1]} | | |")
     n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
     lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile "
               "bootstrap over sentences (utterances of the same text resampled together; 1,000 resamples); "

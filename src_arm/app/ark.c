@@ -13,24 +13,17 @@
 #define MAX_COLS 65536
 #define MAX_VALUES ((int64_t)1 << 28) /* 1 GiB of float32 */
 
-static void seterr(char *err, size_t len, const char *fmt, ...) {
-  if (!err || !len) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, len, fmt, ap);
-  va_end(ap);
-}
 
 static int read_exact(FILE *f, void *buf, size_t n) { return fread(buf, 1, n, f) == n; }
 
 static int read_dim(FILE *f, int32_t *v, const char *what, char *err, size_t errlen) {
   uint8_t b[5];
   if (!read_exact(f, b, 5)) {
-    seterr(err, errlen, "truncated matrix header (%s)", what);
+    rsqm_seterr(err, errlen, "truncated matrix header (%s)", what);
     return 1;
   }
   if (b[0] != 4) {
-    seterr(err, errlen, "bad matrix header: %s size marker %d (expected 4)", what, b[0]);
+    rsqm_seterr(err, errlen, "bad matrix header: %s size marker %d (expected 4)", what, b[0]);
     return 1;
   }
   memcpy(v, b + 1, 4);
@@ -42,33 +35,33 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
   *rows = *cols = 0;
   uint8_t h[5];
   if (!read_exact(f, h, 2)) {
-    seterr(err, errlen, "truncated: no matrix at this position");
+    rsqm_seterr(err, errlen, "truncated: no matrix at this position");
     return 1;
   }
   if (h[0] != 0 || h[1] != 'B') {
-    seterr(err, errlen, "not a binary Kaldi object (header bytes 0x%02x 0x%02x, expected \\0B; text arks "
+    rsqm_seterr(err, errlen, "not a binary Kaldi object (header bytes 0x%02x 0x%02x, expected \\0B; text arks "
            "are not supported)", h[0], h[1]);
     return 1;
   }
   if (!read_exact(f, h, 3)) {
-    seterr(err, errlen, "truncated matrix type");
+    rsqm_seterr(err, errlen, "truncated matrix type");
     return 1;
   }
   int dbl;
   if (!memcmp(h, "FM ", 3)) dbl = 0;
   else if (!memcmp(h, "DM ", 3)) dbl = 1;
   else if (h[0] == 'C' && h[1] == 'M') {
-    seterr(err, errlen, "compressed Kaldi matrix (CM): not supported, write features uncompressed");
+    rsqm_seterr(err, errlen, "compressed Kaldi matrix (CM): not supported, write features uncompressed");
     return 1;
   } else {
-    seterr(err, errlen, "bad matrix type '%c%c%c' (expected FM or DM)", h[0] >= 32 && h[0] < 127 ? h[0] : '?',
+    rsqm_seterr(err, errlen, "bad matrix type '%c%c%c' (expected FM or DM)", h[0] >= 32 && h[0] < 127 ? h[0] : '?',
            h[1] >= 32 && h[1] < 127 ? h[1] : '?', h[2] >= 32 && h[2] < 127 ? h[2] : '?');
     return 1;
   }
   int32_t r, c;
   if (read_dim(f, &r, "rows", err, errlen) || read_dim(f, &c, "cols", err, errlen)) return 1;
   if (r < 0 || r > MAX_ROWS || c < 0 || c > MAX_COLS || (int64_t)r * c > MAX_VALUES || (r > 0 && c == 0)) {
-    seterr(err, errlen, "bad matrix size %d x %d", r, c);
+    rsqm_seterr(err, errlen, "bad matrix size %d x %d", r, c);
     return 1;
   }
   const size_t n = (size_t)r * (size_t)c;
@@ -77,13 +70,13 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
   if (n == 0) return 0;
   float *out = malloc(n * sizeof(float));
   if (!out) {
-    seterr(err, errlen, "out of memory for a %d x %d matrix", r, c);
+    rsqm_seterr(err, errlen, "out of memory for a %d x %d matrix", r, c);
     return 1;
   }
   if (!dbl) {
     if (!read_exact(f, out, n * sizeof(float))) {
       free(out);
-      seterr(err, errlen, "truncated matrix data (%d x %d float32)", r, c);
+      rsqm_seterr(err, errlen, "truncated matrix data (%d x %d float32)", r, c);
       return 1;
     }
   } else {
@@ -92,7 +85,7 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
       size_t m = n - i < 256 ? n - i : 256;
       if (!read_exact(f, buf, m * sizeof(double))) {
         free(out);
-        seterr(err, errlen, "truncated matrix data (%d x %d float64)", r, c);
+        rsqm_seterr(err, errlen, "truncated matrix data (%d x %d float64)", r, c);
         return 1;
       }
       for (size_t j = 0; j < m; j++) out[i + j] = (float)buf[j];
@@ -113,13 +106,13 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
   if (ch == EOF) return 1;
   char *k = malloc(cap);
   if (!k) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return -1;
   }
   while (ch != ' ') {
     if (ch == EOF || ch == 0 || ch == '\n' || len >= 4096) {
       free(k);
-      seterr(err, errlen, ch == EOF ? "truncated record: key without data" : "bad ark record: no space after "
+      rsqm_seterr(err, errlen, ch == EOF ? "truncated record: key without data" : "bad ark record: no space after "
              "the key (or a key longer than 4096 bytes)");
       return -1;
     }
@@ -127,7 +120,7 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
       char *nk = realloc(k, cap *= 2);
       if (!nk) {
         free(k);
-        seterr(err, errlen, "out of memory");
+        rsqm_seterr(err, errlen, "out of memory");
         return -1;
       }
       k = nk;
@@ -138,13 +131,13 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
   k[len] = 0;
   if (len == 0) {
     free(k);
-    seterr(err, errlen, "bad ark record: empty key");
+    rsqm_seterr(err, errlen, "bad ark record: empty key");
     return -1;
   }
   if (rsqm_ark_read_matrix(f, data, rows, cols, err, errlen)) {
     char msg[RSQM_ERRLEN];
     snprintf(msg, sizeof msg, "'%.200s': %s", k, err ? err : "");
-    seterr(err, errlen, "%s", msg);
+    rsqm_seterr(err, errlen, "%s", msg);
     free(k);
     return -1;
   }
@@ -166,7 +159,7 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
   *n = 0;
   FILE *f = fopen(scp, "r");
   if (!f) {
-    seterr(err, errlen, "cannot open: %s", strerror(errno));
+    rsqm_seterr(err, errlen, "cannot open: %s", strerror(errno));
     return 1;
   }
   int32_t cap = 0, cnt = 0, lineno = 0;
@@ -180,13 +173,13 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r' || line[got - 1] == ' ')) line[--got] = 0;
     if (got == 0) continue;
     if ((size_t)got != strlen(line)) {
-      seterr(err, errlen, "line %d: NUL byte", lineno);
+      rsqm_seterr(err, errlen, "line %d: NUL byte", lineno);
       rc = 1;
       break;
     }
     char *sp = strchr(line, ' ');
     if (!sp || sp == line) {
-      seterr(err, errlen, "line %d: expected 'key path[:offset]'", lineno);
+      rsqm_seterr(err, errlen, "line %d: expected 'key path[:offset]'", lineno);
       rc = 1;
       break;
     }
@@ -194,7 +187,7 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
     char *path = sp + 1;
     while (*path == ' ') path++;
     if (!*path || strchr(path, ' ') || path[strlen(path) - 1] == '|' || strchr(path, '[')) {
-      seterr(err, errlen, "line %d: '%s': only 'path' or 'path:offset' entries are supported (no pipes, "
+      rsqm_seterr(err, errlen, "line %d: '%s': only 'path' or 'path:offset' entries are supported (no pipes, "
              "ranges or spaces)", lineno, line);
       rc = 1;
       break;
@@ -214,7 +207,7 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
       int32_t nc = cap ? cap * 2 : 256;
       rsqm_scp_entry *ne = nc > cap ? realloc(e, (size_t)nc * sizeof *e) : NULL;
       if (!ne) {
-        seterr(err, errlen, "out of memory");
+        rsqm_seterr(err, errlen, "out of memory");
         rc = 1;
         break;
       }
@@ -227,13 +220,13 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
     e[cnt].line = lineno;
     cnt++;
     if (!e[cnt - 1].key || !e[cnt - 1].path) {
-      seterr(err, errlen, "out of memory");
+      rsqm_seterr(err, errlen, "out of memory");
       rc = 1;
       break;
     }
   }
   if (!rc && ferror(f)) {
-    seterr(err, errlen, "read error");
+    rsqm_seterr(err, errlen, "read error");
     rc = 1;
   }
   free(line);

@@ -16,13 +16,6 @@
 
 #include "rsqm.h"
 
-static void seterr(char *err, size_t len, const char *fmt, ...) {
-  if (!err || !len) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, len, fmt, ap);
-  va_end(ap);
-}
 
 typedef struct value {
   int32_t T, C;
@@ -82,7 +75,7 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
       st = rsq_conv1d_f32_run(L->opf, x, in->T, out->f, threads);
     free(xd);
     if (st != RSQ_OK) {
-      seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
+      rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
       return RSQM_ERROR;
     }
     return 0;
@@ -122,12 +115,12 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
   }
   free(xqa);
   if (st != RSQ_OK) {
-    seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
+    rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
     return RSQM_ERROR;
   }
   return 0;
 nomem:
-  seterr(err, errlen, "layer %s: out of memory", L->name);
+  rsqm_seterr(err, errlen, "layer %s: out of memory", L->name);
   return RSQM_ERROR;
 }
 
@@ -137,13 +130,13 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
   *t_out = 0;
   if (!m->prepared && rsqm_prepare(m, err, errlen)) return RSQM_ERROR;
   if (t_in < 1) {
-    seterr(err, errlen, "empty input (0 frames)");
+    rsqm_seterr(err, errlen, "empty input (0 frames)");
     return RSQM_ERROR;
   }
   if (threads < 1) threads = 1;
   value *v = calloc((size_t)m->n_nodes, sizeof(value));
   if (!v) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return RSQM_ERROR;
   }
   int rc = 0;
@@ -185,7 +178,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       case RSQM_N_ADD: {
         const value *b = &v[N->in1];
         if (a->T != b->T || a->C != b->C) {
-          seterr(err, errlen, "graph node %d: add of %dx%d and %dx%d values", i, a->T, a->C, b->T, b->C);
+          rsqm_seterr(err, errlen, "graph node %d: add of %dx%d and %dx%d values", i, a->T, a->C, b->T, b->C);
           rc = RSQM_ERROR;
           break;
         }
@@ -199,7 +192,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       case RSQM_N_PAD: {
         const int64_t T = (int64_t)a->T + N->a0 + N->a1;
         if (T > INT32_MAX / 2) {
-          seterr(err, errlen, "graph node %d: padded length too large", i);
+          rsqm_seterr(err, errlen, "graph node %d: padded length too large", i);
           rc = RSQM_ERROR;
           break;
         }
@@ -219,7 +212,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
         rc = run_layer(&m->layers[N->layer], &m->nodes[N->in0], a, o, threads, err, errlen);
         break;
       default:
-        seterr(err, errlen, "graph node %d: op %d", i, N->op);
+        rsqm_seterr(err, errlen, "graph node %d: op %d", i, N->op);
         rc = RSQM_ERROR;
     }
   }
@@ -237,7 +230,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
   }
   goto cleanup;
 nomem:
-  seterr(err, errlen, "out of memory");
+  rsqm_seterr(err, errlen, "out of memory");
   rc = RSQM_ERROR;
 cleanup:
   for (int32_t i = 0; i < m->n_nodes; i++)

@@ -23,7 +23,7 @@
 #define MAX_NODES 65536
 #define MAX_TOKENS (1 << 20)
 
-static void seterr(char *err, size_t len, const char *fmt, ...) {
+void rsqm_seterr(char *err, size_t len, const char *fmt, ...) {
   if (!err || !len) return;
   va_list ap;
   va_start(ap, fmt);
@@ -79,7 +79,7 @@ static const void *data_array(const section *data, uint64_t off, uint64_t count,
                               size_t errlen) {
   if (count > (UINT64_C(1) << 40) || off > data->size || count * esize > data->size - off ||
       off % esize) {
-    seterr(err, errlen, "layer %d (%s): %s (%llu x %llu bytes at DATA offset %llu) outside the %llu-byte "
+    rsqm_seterr(err, errlen, "layer %d (%s): %s (%llu x %llu bytes at DATA offset %llu) outside the %llu-byte "
            "DATA section or misaligned", li, L->name, what, (unsigned long long)count,
            (unsigned long long)esize, (unsigned long long)off, (unsigned long long)data->size);
     return NULL;
@@ -109,17 +109,17 @@ void rsqm_free(rsqm_model *m) {
 
 static int parse_tokens(rsqm_model *m, const section *s, char *err, size_t errlen) {
   if (s->size < 8) {
-    seterr(err, errlen, "TOKN section too short (%llu bytes)", (unsigned long long)s->size);
+    rsqm_seterr(err, errlen, "TOKN section too short (%llu bytes)", (unsigned long long)s->size);
     return 1;
   }
   uint32_t n = rd32(s->p), type = rd32(s->p + 4);
   if (n < 1 || n > MAX_TOKENS || type > RSQM_TOK_BPE) {
-    seterr(err, errlen, "TOKN: %u tokens of type %u (need 1..%d tokens, type 0 or 1)", n, type, MAX_TOKENS);
+    rsqm_seterr(err, errlen, "TOKN: %u tokens of type %u (need 1..%d tokens, type 0 or 1)", n, type, MAX_TOKENS);
     return 1;
   }
   m->tokens = calloc(n, sizeof(char *));
   if (!m->tokens) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return 1;
   }
   m->n_tokens = (int32_t)n;
@@ -127,22 +127,22 @@ static int parse_tokens(rsqm_model *m, const section *s, char *err, size_t errle
   uint64_t pos = 8;
   for (uint32_t i = 0; i < n; i++) {
     if (s->size - pos < 4) {
-      seterr(err, errlen, "TOKN: token %u truncated", i);
+      rsqm_seterr(err, errlen, "TOKN: token %u truncated", i);
       return 1;
     }
     uint32_t len = rd32(s->p + pos);
     pos += 4;
     if (len < 1 || len > 1024 || len > s->size - pos) {
-      seterr(err, errlen, "TOKN: token %u has length %u (1..1024, inside the section)", i, len);
+      rsqm_seterr(err, errlen, "TOKN: token %u has length %u (1..1024, inside the section)", i, len);
       return 1;
     }
     if (memchr(s->p + pos, 0, len)) {
-      seterr(err, errlen, "TOKN: token %u contains a NUL byte", i);
+      rsqm_seterr(err, errlen, "TOKN: token %u contains a NUL byte", i);
       return 1;
     }
     m->tokens[i] = malloc(len + 1);
     if (!m->tokens[i]) {
-      seterr(err, errlen, "out of memory");
+      rsqm_seterr(err, errlen, "out of memory");
       return 1;
     }
     memcpy(m->tokens[i], s->p + pos, len);
@@ -150,7 +150,7 @@ static int parse_tokens(rsqm_model *m, const section *s, char *err, size_t errle
     pos += len;
   }
   if (pos != s->size) {
-    seterr(err, errlen, "TOKN: %llu trailing bytes", (unsigned long long)(s->size - pos));
+    rsqm_seterr(err, errlen, "TOKN: %llu trailing bytes", (unsigned long long)(s->size - pos));
     return 1;
   }
   return 0;
@@ -158,12 +158,12 @@ static int parse_tokens(rsqm_model *m, const section *s, char *err, size_t errle
 
 static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen) {
   if (s->size < 8) {
-    seterr(err, errlen, "CMVN section too short");
+    rsqm_seterr(err, errlen, "CMVN section too short");
     return 1;
   }
   uint32_t dim = rd32(s->p), flags = rd32(s->p + 4);
   if (dim < 1 || dim > 65536 || flags != 3 || s->size != 8 + 8 * (uint64_t)dim) {
-    seterr(err, errlen, "CMVN: dim %u, flags %u, %llu bytes: inconsistent", dim, flags,
+    rsqm_seterr(err, errlen, "CMVN: dim %u, flags %u, %llu bytes: inconsistent", dim, flags,
            (unsigned long long)s->size);
     return 1;
   }
@@ -171,14 +171,14 @@ static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen)
   m->mean = malloc(dim * sizeof(float));
   m->std = malloc(dim * sizeof(float));
   if (!m->mean || !m->std) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return 1;
   }
   for (uint32_t i = 0; i < dim; i++) {
     m->mean[i] = rdf(s->p + 8 + 4 * (size_t)i);
     m->std[i] = rdf(s->p + 8 + 4 * (size_t)dim + 4 * (size_t)i);
     if (!isfinite(m->mean[i]) || !isfinite(m->std[i]) || !(m->std[i] > 0)) {
-      seterr(err, errlen, "CMVN: mean/std of dimension %u not finite or std <= 0", i);
+      rsqm_seterr(err, errlen, "CMVN: mean/std of dimension %u not finite or std <= 0", i);
       return 1;
     }
   }
@@ -188,18 +188,18 @@ static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen)
 static int parse_layers(rsqm_model *m, const section *s, const section *data, char *err,
                         size_t errlen) {
   if (s->size < 8) {
-    seterr(err, errlen, "LAYR section too short");
+    rsqm_seterr(err, errlen, "LAYR section too short");
     return 1;
   }
   uint32_t n = rd32(s->p), rec = rd32(s->p + 4);
   if (n < 1 || n > MAX_LAYERS || rec != LAYER_RECORD || s->size != 8 + (uint64_t)n * rec) {
-    seterr(err, errlen, "LAYR: %u records of %u bytes do not fill %llu bytes", n, rec,
+    rsqm_seterr(err, errlen, "LAYR: %u records of %u bytes do not fill %llu bytes", n, rec,
            (unsigned long long)s->size);
     return 1;
   }
   m->layers = calloc(n, sizeof(rsqm_layer));
   if (!m->layers) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return 1;
   }
   m->n_layers = (int32_t)n;
@@ -227,7 +227,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     uint32_t name_off = rd32(r + 72), name_len = rd32(r + 76);
     uint64_t w_off = rd64(r + 80), b_off = rd64(r + 88), m_off = rd64(r + 96), sh_off = rd64(r + 104);
     if (name_len < 1 || name_off > data->size || name_len > data->size - name_off) {
-      seterr(err, errlen, "layer %u: name outside the DATA section", i);
+      rsqm_seterr(err, errlen, "layer %u: name outside the DATA section", i);
       return 1;
     }
     size_t nl = name_len < sizeof L->name - 1 ? name_len : sizeof L->name - 1;
@@ -237,26 +237,26 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
       if ((unsigned char)L->name[c] < 32) L->name[c] = '?';
     if (L->op < RSQM_OP_CONV || L->op > RSQM_OP_LINEAR || L->scheme < RSQM_FP32 || L->scheme > RSQM_WINO23 ||
         L->out < RSQM_OUT_FLOAT || L->out > RSQM_OUT_REQUANT || (L->flags & ~7u)) {
-      seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
+      rsqm_seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
              L->op, L->scheme, L->out, L->flags);
       return 1;
     }
     if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
         L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
         L->cout % L->groups || L->pad_l < 0 || L->pad_l >= 65536 || L->pad_r < 0 || L->pad_r >= 65536) {
-      seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
+      rsqm_seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
              i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
       return 1;
     }
     if (L->op == RSQM_OP_LINEAR && (L->k != 1 || L->stride != 1 || L->groups != 1 || L->pad_l || L->pad_r)) {
-      seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
+      rsqm_seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
              L->name);
       return 1;
     }
     const uint64_t nw = (uint64_t)L->cout * (uint64_t)(L->cin / L->groups) * (uint64_t)L->k;
     if (L->scheme == RSQM_FP32) {
       if (L->out != RSQM_OUT_FLOAT) {
-        seterr(err, errlen, "layer %u (%s): an fp32 layer cannot requantize", i, L->name);
+        rsqm_seterr(err, errlen, "layer %u (%s): an fp32 layer cannot requantize", i, L->name);
         return 1;
       }
       if (!(L->wf = data_array(data, w_off, nw, 4, "weight", L, (int32_t)i, err, errlen))) return 1;
@@ -268,27 +268,27 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     /* quantized */
     const int wino = L->scheme == RSQM_WINO23;
     if (L->act_T < 1 || L->act_T > (wino ? 63 : 127) || L->w_T < 1 || L->w_T > (wino ? 42 : 127)) {
-      seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
+      rsqm_seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
              L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
       return 1;
     }
     if (wino && (L->stride != 1 || L->k < 3 || L->groups != 1)) {
-      seterr(err, errlen, "layer %u (%s): Winograd needs stride 1, k >= 3, groups 1", i, L->name);
+      rsqm_seterr(err, errlen, "layer %u (%s): Winograd needs stride 1, k >= 3, groups 1", i, L->name);
       return 1;
     }
     if (L->groups > 1 && (L->groups != L->cin || L->cin != L->cout || L->stride != 1 || L->k > 64)) {
-      seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
+      rsqm_seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
              "cout), stride 1, k <= 64", i, L->name);
       return 1;
     }
     if (!isfinite(L->s_in) || !(L->s_in > 0)) {
-      seterr(err, errlen, "layer %u (%s): input scale %g invalid", i, L->name, (double)L->s_in);
+      rsqm_seterr(err, errlen, "layer %u (%s): input scale %g invalid", i, L->name, (double)L->s_in);
       return 1;
     }
     if (!(L->w8 = data_array(data, w_off, nw, 1, "weight", L, (int32_t)i, err, errlen))) return 1;
     for (uint64_t j = 0; j < nw; j++)
       if (L->w8[j] > L->w_T || L->w8[j] < -L->w_T) {
-        seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
+        rsqm_seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
                (unsigned long long)j, L->w8[j], L->w_T);
         return 1;
       }
@@ -300,13 +300,13 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
         return 1;
       for (int32_t c = 0; c < L->cout; c++)
         if (L->mult[c] < (1 << 30) || L->shift[c] < -31 || L->shift[c] > 31) {
-          seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
+          rsqm_seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
                  L->name, L->mult[c], L->shift[c], c);
           return 1;
         }
       if (L->hi < 1 || L->hi > 127 || (L->lo != 0 && L->lo != -L->hi) ||
           (L->lo == 0) != ((L->flags & RSQM_FLAG_RELU) != 0) || !isfinite(L->s_out) || !(L->s_out > 0)) {
-        seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
+        rsqm_seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
                L->lo, L->hi, (double)L->s_out);
         return 1;
       }
@@ -315,7 +315,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
         return 1;
       for (int32_t c = 0; c < L->cout; c++)
         if (!isfinite(L->deq[c])) {
-          seterr(err, errlen, "layer %u (%s): dequant scale of channel %d not finite", i, L->name, c);
+          rsqm_seterr(err, errlen, "layer %u (%s): dequant scale of channel %d not finite", i, L->name, c);
           return 1;
         }
     }
@@ -325,12 +325,12 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     const rsqm_layer *L = &m->layers[i];
     if (L->scheme == RSQM_FP32 || L->out != RSQM_OUT_REQUANT) continue;
     if (L->consumer < 0 || L->consumer >= m->n_layers || L->consumer == i) {
-      seterr(err, errlen, "layer %d (%s): requant consumer %d invalid", i, L->name, L->consumer);
+      rsqm_seterr(err, errlen, "layer %d (%s): requant consumer %d invalid", i, L->name, L->consumer);
       return 1;
     }
     const rsqm_layer *C = &m->layers[L->consumer];
     if (C->scheme == RSQM_FP32 || C->act_T != L->hi || memcmp(&C->s_in, &L->s_out, sizeof(float))) {
-      seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
+      rsqm_seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
              "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
       return 1;
     }
@@ -340,12 +340,12 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
 
 static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen) {
   if (s->size < 8) {
-    seterr(err, errlen, "GRPH section too short");
+    rsqm_seterr(err, errlen, "GRPH section too short");
     return 1;
   }
   uint32_t n = rd32(s->p), outn = rd32(s->p + 4);
   if (n < 2 || n > MAX_NODES || outn >= n || s->size != 8 + (uint64_t)n * NODE_RECORD) {
-    seterr(err, errlen, "GRPH: %u nodes, output %u, %llu bytes: inconsistent", n, outn,
+    rsqm_seterr(err, errlen, "GRPH: %u nodes, output %u, %llu bytes: inconsistent", n, outn,
            (unsigned long long)s->size);
     return 1;
   }
@@ -353,7 +353,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
   int32_t *used = calloc((size_t)m->n_layers, sizeof(int32_t));
   if (!m->nodes || !used) {
     free(used);
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return 1;
   }
   m->n_nodes = (int32_t)n;
@@ -369,11 +369,11 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
     N->a0 = rdi32(r + 16);
     N->a1 = rdi32(r + 20);
     if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
-      seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
+      rsqm_seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
       goto done;
     }
     if ((N->op == RSQM_N_INPUT) != (i == 0)) {
-      seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
+      rsqm_seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
       goto done;
     }
     if (N->op == RSQM_N_INPUT) {
@@ -382,7 +382,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
       continue;
     }
     if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
-      seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
+      rsqm_seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
       goto done;
     }
     const rsqm_node *A = &m->nodes[N->in0];
@@ -397,7 +397,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
         break;
       case RSQM_N_PAD:
         if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
-          seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
+          rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
                  N->a1);
           goto done;
         }
@@ -407,7 +407,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
       case RSQM_N_ADD: {
         const rsqm_node *B = &m->nodes[N->in1];
         if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
-          seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
+          rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
                  "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
           goto done;
         }
@@ -416,23 +416,23 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
       case RSQM_N_CONV:
       case RSQM_N_LINEAR: {
         if (N->layer < 0 || N->layer >= m->n_layers) {
-          seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
+          rsqm_seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
           goto done;
         }
         const rsqm_layer *L = &m->layers[N->layer];
         const int conv = N->op == RSQM_N_CONV;
         if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
-          seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
+          rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
                  conv ? "conv" : "linear");
           goto done;
         }
         if (A->time_major != !conv || A->ch != L->cin) {
-          seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
+          rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
                  L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
           goto done;
         }
         if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
-          seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
+          rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
                  A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
           goto done;
         }
@@ -446,16 +446,16 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
   }
   for (int32_t l = 0; l < m->n_layers; l++)
     if (!used[l]) {
-      seterr(err, errlen, "layer %d (%s) is not used by the graph", l, m->layers[l].name);
+      rsqm_seterr(err, errlen, "layer %d (%s) is not used by the graph", l, m->layers[l].name);
       goto done;
     }
   if (!m->nodes[outn].time_major) {
-    seterr(err, errlen, "GRPH: the output node %u is not time-major [T][V]", outn);
+    rsqm_seterr(err, errlen, "GRPH: the output node %u is not time-major [T][V]", outn);
     goto done;
   }
   m->vocab = m->nodes[outn].ch;
   if (m->vocab != m->n_tokens) {
-    seterr(err, errlen, "the network outputs %d classes, the token list has %d", m->vocab, m->n_tokens);
+    rsqm_seterr(err, errlen, "the network outputs %d classes, the token list has %d", m->vocab, m->n_tokens);
     goto done;
   }
   rc = 0;
@@ -467,16 +467,16 @@ done:
 int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *err, size_t errlen) {
   *out = NULL;
   if (size < HEADER_SIZE) {
-    seterr(err, errlen, "truncated: %zu bytes, the header alone is %u", size, HEADER_SIZE);
+    rsqm_seterr(err, errlen, "truncated: %zu bytes, the header alone is %u", size, HEADER_SIZE);
     return 1;
   }
   if (memcmp(data, "RSQMODEL", 8)) {
-    seterr(err, errlen, "not an rsqasr model file (bad magic)");
+    rsqm_seterr(err, errlen, "not an rsqasr model file (bad magic)");
     return 1;
   }
   uint32_t version = rd32(data + 8);
   if (version != RSQM_VERSION) {
-    seterr(err, errlen, "model format version %u; this rsq-decode reads version %d", version, RSQM_VERSION);
+    rsqm_seterr(err, errlen, "model format version %u; this rsq-decode reads version %d", version, RSQM_VERSION);
     return 1;
   }
 #ifdef RSQM_FUZZING
@@ -485,32 +485,32 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   const int check_crc = 1;
 #endif
   if (check_crc && rsqm_crc32(data, 60) != rd32(data + 60)) {
-    seterr(err, errlen, "header checksum mismatch (corrupt header)");
+    rsqm_seterr(err, errlen, "header checksum mismatch (corrupt header)");
     return 1;
   }
   uint32_t hsize = rd32(data + 12), nsec = rd32(data + 24), pcrc = rd32(data + 28), flags = rd32(data + 32);
   uint64_t fsize = rd64(data + 16);
   if (hsize != HEADER_SIZE || flags != 0) {
-    seterr(err, errlen, "header size %u / flags %u unsupported", hsize, flags);
+    rsqm_seterr(err, errlen, "header size %u / flags %u unsupported", hsize, flags);
     return 1;
   }
   if (fsize != size) {
-    seterr(err, errlen, "file has %zu bytes, its header says %llu (truncated or padded)", size,
+    rsqm_seterr(err, errlen, "file has %zu bytes, its header says %llu (truncated or padded)", size,
            (unsigned long long)fsize);
     return 1;
   }
   if (nsec > MAX_SECTIONS || HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE > size) {
-    seterr(err, errlen, "%u sections do not fit the file", nsec);
+    rsqm_seterr(err, errlen, "%u sections do not fit the file", nsec);
     return 1;
   }
   if (check_crc && rsqm_crc32(data + HEADER_SIZE, size - HEADER_SIZE) != pcrc) {
-    seterr(err, errlen, "payload checksum mismatch (corrupt file)");
+    rsqm_seterr(err, errlen, "payload checksum mismatch (corrupt file)");
     return 1;
   }
   rsqm_model *m = calloc(1, sizeof *m);
   if (!m || !(m->blob = malloc(size))) {
     free(m);
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     return 1;
   }
   memcpy(m->blob, data, size);
@@ -524,14 +524,14 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
     const uint8_t *e = m->blob + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
     uint64_t off = rd64(e + 8), sz = rd64(e + 16);
     if (off < table_end || off > size || sz > size - off || off % 16) {
-      seterr(err, errlen, "section %u: offset %llu size %llu outside the file or misaligned", i,
+      rsqm_seterr(err, errlen, "section %u: offset %llu size %llu outside the file or misaligned", i,
              (unsigned long long)off, (unsigned long long)sz);
       goto fail;
     }
     for (int t = 0; t < 6; t++)
       if (!memcmp(e, tags[t], 4)) {
         if (found[t]++) {
-          seterr(err, errlen, "section %s appears twice", tags[t]);
+          rsqm_seterr(err, errlen, "section %s appears twice", tags[t]);
           goto fail;
         }
         sec[t].p = m->blob + off;
@@ -541,11 +541,11 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   }
   for (int t = 0; t < 6; t++)
     if (!found[t]) {
-      seterr(err, errlen, "section %s missing", tags[t]);
+      rsqm_seterr(err, errlen, "section %s missing", tags[t]);
       goto fail;
     }
   if (!(m->meta = malloc(sec[0].size + 1))) {
-    seterr(err, errlen, "out of memory");
+    rsqm_seterr(err, errlen, "out of memory");
     goto fail;
   }
   memcpy(m->meta, sec[0].p, sec[0].size);
@@ -564,7 +564,7 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    seterr(err, errlen, "cannot open: %s", strerror(errno));
+    rsqm_seterr(err, errlen, "cannot open: %s", strerror(errno));
     return 1;
   }
   uint8_t *buf = NULL;
@@ -576,7 +576,7 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
       if (!nb) {
         free(buf);
         fclose(f);
-        seterr(err, errlen, "out of memory reading the file");
+        rsqm_seterr(err, errlen, "out of memory reading the file");
         return 1;
       }
       buf = nb;
@@ -590,7 +590,7 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
   fclose(f);
   if (bad) {
     free(buf);
-    seterr(err, errlen, "read error");
+    rsqm_seterr(err, errlen, "read error");
     return 1;
   }
   int rc = rsqm_load_memory(buf, n, out, err, errlen);
@@ -623,7 +623,7 @@ int rsqm_prepare(rsqm_model *m, char *err, size_t errlen) {
         if (!ones || !zeros) {
           free(ones);
           free(zeros);
-          seterr(err, errlen, "out of memory");
+          rsqm_seterr(err, errlen, "out of memory");
           return 1;
         }
         for (int32_t c = 0; c < L->cout; c++) ones[c] = one_M;
@@ -645,7 +645,7 @@ int rsqm_prepare(rsqm_model *m, char *err, size_t errlen) {
       free(zeros);
     }
     if (st != RSQ_OK) {
-      seterr(err, errlen, "layer %d (%s): %s", i, L->name, rsq_last_error());
+      rsqm_seterr(err, errlen, "layer %d (%s): %s", i, L->name, rsq_last_error());
       return 1;
     }
   }

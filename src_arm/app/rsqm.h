@@ -115,6 +115,14 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
 
 uint32_t rsqm_crc32(const uint8_t *p, size_t n);
 
+/* printf-style message into err[len] (nothing when err is NULL or len 0); shared by the loader,
+ * the ark reader and the executor. */
+void rsqm_seterr(char *err, size_t len, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 #ifdef __cplusplus
 }
 #endif
