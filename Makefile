@@ -36,8 +36,8 @@ native-test: native
 	@if [ -x src_arm/test.sh ]; then src_arm/test.sh; fi
 
 test: install
-	$(MAKE) pytest
 	$(MAKE) native-test
+	$(MAKE) pytest
 
 demo: install
 	cd egs/mini_aishell && ./run.sh
