@@ -40,7 +40,7 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
   }
   if (h[0] != 0 || h[1] != 'B') {
     rsqm_seterr(err, errlen, "not a binary Kaldi object (header bytes 0x%02x 0x%02x, expected \\0B; text arks "
-           "are not supported)", h[0], h[1]);
+                "are not supported)", h[0], h[1]);
     return 1;
   }
   if (!read_exact(f, h, 3)) {
@@ -55,7 +55,7 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
     return 1;
   } else {
     rsqm_seterr(err, errlen, "bad matrix type '%c%c%c' (expected FM or DM)", h[0] >= 32 && h[0] < 127 ? h[0] : '?',
-           h[1] >= 32 && h[1] < 127 ? h[1] : '?', h[2] >= 32 && h[2] < 127 ? h[2] : '?');
+                h[1] >= 32 && h[1] < 127 ? h[1] : '?', h[2] >= 32 && h[2] < 127 ? h[2] : '?');
     return 1;
   }
   int32_t r, c;
@@ -113,7 +113,7 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
     if (ch == EOF || ch == 0 || ch == '\n' || len >= 4096) {
       free(k);
       rsqm_seterr(err, errlen, ch == EOF ? "truncated record: key without data" : "bad ark record: no space after "
-             "the key (or a key longer than 4096 bytes)");
+                  "the key (or a key longer than 4096 bytes)");
       return -1;
     }
     if (len + 1 >= cap) {
@@ -188,7 +188,7 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
     while (*path == ' ') path++;
     if (!*path || strchr(path, ' ') || path[strlen(path) - 1] == '|' || strchr(path, '[')) {
       rsqm_seterr(err, errlen, "line %d: '%s': only 'path' or 'path:offset' entries are supported (no pipes, "
-             "ranges or spaces)", lineno, line);
+                  "ranges or spaces)", lineno, line);
       rc = 1;
       break;
     }

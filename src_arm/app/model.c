@@ -80,8 +80,8 @@ static const void *data_array(const section *data, uint64_t off, uint64_t count,
   if (count > (UINT64_C(1) << 40) || off > data->size || count * esize > data->size - off ||
       off % esize) {
     rsqm_seterr(err, errlen, "layer %d (%s): %s (%llu x %llu bytes at DATA offset %llu) outside the %llu-byte "
-           "DATA section or misaligned", li, L->name, what, (unsigned long long)count,
-           (unsigned long long)esize, (unsigned long long)off, (unsigned long long)data->size);
+                "DATA section or misaligned", li, L->name, what, (unsigned long long)count,
+                (unsigned long long)esize, (unsigned long long)off, (unsigned long long)data->size);
     return NULL;
   }
   return data->p + off;
@@ -164,7 +164,7 @@ static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen)
   uint32_t dim = rd32(s->p), flags = rd32(s->p + 4);
   if (dim < 1 || dim > 65536 || flags != 3 || s->size != 8 + 8 * (uint64_t)dim) {
     rsqm_seterr(err, errlen, "CMVN: dim %u, flags %u, %llu bytes: inconsistent", dim, flags,
-           (unsigned long long)s->size);
+                (unsigned long long)s->size);
     return 1;
   }
   m->dim = (int32_t)dim;
@@ -194,7 +194,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
   uint32_t n = rd32(s->p), rec = rd32(s->p + 4);
   if (n < 1 || n > MAX_LAYERS || rec != LAYER_RECORD || s->size != 8 + (uint64_t)n * rec) {
     rsqm_seterr(err, errlen, "LAYR: %u records of %u bytes do not fill %llu bytes", n, rec,
-           (unsigned long long)s->size);
+                (unsigned long long)s->size);
     return 1;
   }
   m->layers = calloc(n, sizeof(rsqm_layer));
@@ -238,19 +238,19 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     if (L->op < RSQM_OP_CONV || L->op > RSQM_OP_LINEAR || L->scheme < RSQM_FP32 || L->scheme > RSQM_WINO23 ||
         L->out < RSQM_OUT_FLOAT || L->out > RSQM_OUT_REQUANT || (L->flags & ~7u)) {
       rsqm_seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
-             L->op, L->scheme, L->out, L->flags);
+                  L->op, L->scheme, L->out, L->flags);
       return 1;
     }
     if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
         L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
         L->cout % L->groups || L->pad_l < 0 || L->pad_l >= 65536 || L->pad_r < 0 || L->pad_r >= 65536) {
       rsqm_seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
-             i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
+                  i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
       return 1;
     }
     if (L->op == RSQM_OP_LINEAR && (L->k != 1 || L->stride != 1 || L->groups != 1 || L->pad_l || L->pad_r)) {
       rsqm_seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
-             L->name);
+                  L->name);
       return 1;
     }
     const uint64_t nw = (uint64_t)L->cout * (uint64_t)(L->cin / L->groups) * (uint64_t)L->k;
@@ -269,7 +269,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     const int wino = L->scheme == RSQM_WINO23;
     if (L->act_T < 1 || L->act_T > (wino ? 63 : 127) || L->w_T < 1 || L->w_T > (wino ? 42 : 127)) {
       rsqm_seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
-             L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
+                  L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
       return 1;
     }
     if (wino && (L->stride != 1 || L->k < 3 || L->groups != 1)) {
@@ -278,7 +278,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     }
     if (L->groups > 1 && (L->groups != L->cin || L->cin != L->cout || L->stride != 1 || L->k > 64)) {
       rsqm_seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
-             "cout), stride 1, k <= 64", i, L->name);
+                  "cout), stride 1, k <= 64", i, L->name);
       return 1;
     }
     if (!isfinite(L->s_in) || !(L->s_in > 0)) {
@@ -289,7 +289,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     for (uint64_t j = 0; j < nw; j++)
       if (L->w8[j] > L->w_T || L->w8[j] < -L->w_T) {
         rsqm_seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
-               (unsigned long long)j, L->w8[j], L->w_T);
+                    (unsigned long long)j, L->w8[j], L->w_T);
         return 1;
       }
     if (!(L->b32 = data_array(data, b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
@@ -301,13 +301,13 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
       for (int32_t c = 0; c < L->cout; c++)
         if (L->mult[c] < (1 << 30) || L->shift[c] < -31 || L->shift[c] > 31) {
           rsqm_seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
-                 L->name, L->mult[c], L->shift[c], c);
+                      L->name, L->mult[c], L->shift[c], c);
           return 1;
         }
       if (L->hi < 1 || L->hi > 127 || (L->lo != 0 && L->lo != -L->hi) ||
           (L->lo == 0) != ((L->flags & RSQM_FLAG_RELU) != 0) || !isfinite(L->s_out) || !(L->s_out > 0)) {
         rsqm_seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
-               L->lo, L->hi, (double)L->s_out);
+                    L->lo, L->hi, (double)L->s_out);
         return 1;
       }
     } else {
@@ -331,7 +331,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     const rsqm_layer *C = &m->layers[L->consumer];
     if (C->scheme == RSQM_FP32 || C->act_T != L->hi || memcmp(&C->s_in, &L->s_out, sizeof(float))) {
       rsqm_seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
-             "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
+                  "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
       return 1;
     }
   }
@@ -346,7 +346,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
   uint32_t n = rd32(s->p), outn = rd32(s->p + 4);
   if (n < 2 || n > MAX_NODES || outn >= n || s->size != 8 + (uint64_t)n * NODE_RECORD) {
     rsqm_seterr(err, errlen, "GRPH: %u nodes, output %u, %llu bytes: inconsistent", n, outn,
-           (unsigned long long)s->size);
+                (unsigned long long)s->size);
     return 1;
   }
   m->nodes = calloc(n, sizeof(rsqm_node));
@@ -398,7 +398,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
       case RSQM_N_PAD:
         if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
           rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
-                 N->a1);
+                      N->a1);
           goto done;
         }
         break;
@@ -408,7 +408,7 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
         const rsqm_node *B = &m->nodes[N->in1];
         if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
           rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
-                 "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
+                      "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
           goto done;
         }
         break;
@@ -423,17 +423,17 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
         const int conv = N->op == RSQM_N_CONV;
         if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
           rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
-                 conv ? "conv" : "linear");
+                      conv ? "conv" : "linear");
           goto done;
         }
         if (A->time_major != !conv || A->ch != L->cin) {
           rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
-                 L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
+                      L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
           goto done;
         }
         if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
           rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
-                 A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
+                      A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
           goto done;
         }
         N->ch = L->cout;
@@ -496,7 +496,7 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   }
   if (fsize != size) {
     rsqm_seterr(err, errlen, "file has %zu bytes, its header says %llu (truncated or padded)", size,
-           (unsigned long long)fsize);
+                (unsigned long long)fsize);
     return 1;
   }
   if (nsec > MAX_SECTIONS || HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE > size) {
@@ -525,7 +525,7 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
     uint64_t off = rd64(e + 8), sz = rd64(e + 16);
     if (off < table_end || off > size || sz > size - off || off % 16) {
       rsqm_seterr(err, errlen, "section %u: offset %llu size %llu outside the file or misaligned", i,
-             (unsigned long long)off, (unsigned long long)sz);
+                  (unsigned long long)off, (unsigned long long)sz);
       goto fail;
     }
     for (int t = 0; t < 6; t++)
