@@ -158,21 +158,9 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
       rsq_set_error("%s: x[%zu] = -128 (symmetric int8 is [-127, 127])", who, i);
       return RSQ_ERR_PARAM;
     }
-  if (acc && op->impl == RSQ_IMPL_REF) {
-    for (int32_t t = 0; t < t_out; t++)
-      for (int32_t c = 0; c < op->channels; c++) {
-        int32_t a = op->bias[c];
-        for (int32_t j = 0; j < op->k; j++) {
-          const int64_t r = (int64_t)t - op->pad_left + j;
-          if (r >= 0 && r < t_in) a += (int32_t)x[(size_t)r * op->channels + c] * op->w[(size_t)c * op->k + j];
-        }
-        acc[(size_t)t * op->channels + c] = a;
-      }
-    return RSQ_OK;
-  }
   if (op->impl == RSQ_IMPL_REF) {
     rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, x, t_in, op->w,
-                        op->bias, op->mult, op->shift, op->lo, op->hi, y);
+                        op->bias, op->mult, op->shift, op->lo, op->hi, y, acc);
     return RSQ_OK;
   }
   const int32_t c_p = RSQ_ROUND_UP(op->channels, 8);

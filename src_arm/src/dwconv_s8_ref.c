@@ -4,7 +4,7 @@
 void rsq_dwconv1d_s8_ref(int32_t channels, int32_t k, int32_t pad_left, int32_t pad_right,
                          const int8_t *x, int32_t t_in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, int32_t lo, int32_t hi,
-                         int8_t *y) {
+                         int8_t *y, int32_t *acc_out) {
   const int32_t t_out = t_in + pad_left + pad_right - k + 1;
   for (int32_t t = 0; t < t_out; t++)
     for (int32_t c = 0; c < channels; c++) {
@@ -14,6 +14,9 @@ void rsq_dwconv1d_s8_ref(int32_t channels, int32_t k, int32_t pad_left, int32_t 
         if (ti < 0 || ti >= t_in) continue; /* zero padding */
         acc += (int32_t)x[(size_t)ti * channels + c] * w[(size_t)c * k + j];
       }
-      y[(size_t)t * channels + c] = (int8_t)rsq_requant1(acc, mult[c], shift[c], lo, hi);
+      if (acc_out)
+        acc_out[(size_t)t * channels + c] = acc;
+      else
+        y[(size_t)t * channels + c] = (int8_t)rsq_requant1(acc, mult[c], shift[c], lo, hi);
     }
 }

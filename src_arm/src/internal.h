@@ -137,11 +137,12 @@ void rsq_wino23_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *pack
 #endif /* x86 */
 
 /* ---------------- depthwise INT8 ---------------- */
-/* reference: acc + bias, requantize; w [c][k] */
+/* reference: acc + bias, requantize into y; w [c][k]. acc != NULL: store acc + bias there
+ * (int32 output mode) instead, and mult, shift and y are not used. */
 void rsq_dwconv1d_s8_ref(int32_t channels, int32_t k, int32_t pad_left, int32_t pad_right,
                          const int8_t *x, int32_t t_in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, int32_t lo, int32_t hi,
-                         int8_t *y);
+                         int8_t *y, int32_t *acc);
 /* NEON: xpad [t_out + k - 1 + 3 rows][c_p = RSQ_ROUND_UP(channels, 8)] zero padded (row r holds
  * input time r - pad_left), packed weights [k][c_p]. */
 void rsq_dwconv1d_s8_neon(int32_t channels, int32_t k, int32_t t_out, const int8_t *xpad,

@@ -542,7 +542,7 @@ static void test_dwconv(void) {
       if (rsq_quantize_multiplier(m, &M[c], &sh[c]) != RSQ_OK) { M[c] = 1 << 30; sh[c] = 0; }
       bias[c] = rint_in(-20000, 20000);
     }
-    rsq_dwconv1d_s8_ref(C, k, pl, pr, x, t_in, w, bias, M, sh, lo, hi, yr);
+    rsq_dwconv1d_s8_ref(C, k, pl, pr, x, t_in, w, bias, M, sh, lo, hi, yr, NULL);
     for (int32_t t = 0; t < t_out && fails < 5; t++) /* reference vs the direct formula */
       for (int32_t c = 0; c < C; c++) {
         int32_t want = rsq_requantize(dw_direct(x, t_in, C, w, k, pl, t, c, bias[c]), M[c], sh[c], lo, hi);
