@@ -131,3 +131,22 @@ def test_bootstrap_over_sentences():
     assert lo == pytest.approx(-0.1) and hi == pytest.approx(-0.1) and p == 0.0
     with pytest.raises(ValueError, match="groups"):
         bootstrap_ci(refs, errs, groups=sent[:10])
+
+
+def test_compare_hyps_counts_and_rejects_other_utterances(tmp_path):
+    import sys
+
+    (tmp_path / "ref").write_text("u1 你好吗\nu2 我很好\nu3 谢谢\n", encoding="utf-8")
+    (tmp_path / "a").write_text("u1 你好吗\nu2 我很\nu3 谢谢\n", encoding="utf-8")
+    (tmp_path / "b").write_text("u1 你 好 吗\nu2 我很好\nu3 谢\n", encoding="utf-8")
+    out = tmp_path / "agree.json"
+    cmd = [sys.executable, "-m", "rsqasr.bin.compare_hyps", "--ref", tmp_path / "ref", "--out", out]
+    run([*cmd, "--a", tmp_path / "a", "--b", tmp_path / "b"])
+    g = json.loads(out.read_text(encoding="utf-8"))
+    assert (g["utts"], g["differ"]) == (3, 2)  # spaces do not count as a difference
+    assert g["cer_a"] == pytest.approx(1 / 8) and g["cer_b"] == pytest.approx(1 / 8)
+    before = out.read_bytes()
+    (tmp_path / "c").write_text("u1 你好吗\nu9 我很好\nu3 谢谢\n", encoding="utf-8")
+    p = run([*cmd, "--a", tmp_path / "a", "--b", tmp_path / "c"], check=False)
+    assert p.returncode == 1 and "different utterances" in p.stderr
+    assert out.read_bytes() == before  # the earlier result is left as it was

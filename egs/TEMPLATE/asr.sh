@@ -266,18 +266,35 @@ if run_stage 3; then
   fi
 fi
 
-decode_split() {  # decode_split <model-exp-dir> <set> <dir>: hyp.txt in <dir> from --nj jobs [decode options]
-  local mexp=$1 set=$2 dir=$3; shift 3
+split_run() {  # split_run <set> <dir> <command...>: the command (JOB in its arguments) reads
+  # <dir>/split/feats.JOB.scp and writes <dir>/split/hyp.JOB.txt; --nj jobs, merged into <dir>/hyp.txt
+  local set=$1 dir=$2; shift 2
   local n i
   n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
   rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
   # shellcheck disable=SC2046
   utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
-  ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
-    python -m rsqasr.bin.decode --exp_dir "$mexp" --model "$decode_model" --feats_scp "$dir/split/feats.JOB.scp" \
-      --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam" "$@"
+  ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" "$@"
   for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
   rm -rf "$dir/split"
+}
+
+decode_split() {  # decode_split <model-exp-dir> <set> <dir> [decode options]: Python decode into <dir>/hyp.txt
+  local mexp=$1 set=$2 dir=$3; shift 3
+  split_run "$set" "$dir" python -m rsqasr.bin.decode --exp_dir "$mexp" --model "$decode_model" \
+    --feats_scp "$dir/split/feats.JOB.scp" --out "$dir/split/hyp.JOB.txt" --mode "$decode_mode" --beam "$beam" "$@"
+}
+
+rsq_method() {  # rsq_method <beta>: the Table 2 method name of an RSQ run
+  if [ "$(python -c "print(float('$1') == 0)")" = True ]; then echo "RSQ† (beta=0)"; else echo RSQ; fi
+}
+
+write_decode_info() {  # write_decode_info <dir> <set> <tag> <decoding> <model file> <quantization> <method>
+  python - "$1/decode_info.json" "$2" "$3" "$4" "$5" "$exp_name" "$6" "$7" <<'PY'
+import json, sys
+keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
+json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
+PY
 }
 
 decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method> [rsqasr.bin.decode options]
@@ -288,12 +305,8 @@ decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method>
     dir=$out/decode_${set}_$tag
     decode_split "$mexp" "$set" "$dir" "$@"
     python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
-    python - "$dir/decode_info.json" "$set" "$tag" "$( [ "$decode_mode" = beam ] && echo "beam $beam" || echo "$decode_mode")" \
-      "$mexp/$decode_model" "$exp_name" "$quant" "$method" <<'PY'
-import json, sys
-keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
-json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
-PY
+    write_decode_info "$dir" "$set" "$tag" "$( [ "$decode_mode" = beam ] && echo "beam $beam" || echo "$decode_mode")" \
+      "$mexp/$decode_model" "$quant" "$method"
     log "$out $set: $(sed -n 3p "$dir/result.txt")"
     if [ "$quant" != FP32 ] && [ "$compare_fakequant" = true ]; then
       # the same model as fake-quantized PyTorch: the integer reference should decode the same strings
@@ -338,7 +351,7 @@ if run_stage 6; then
         --init_checkpoint "$exp/$decode_model"
       mark_done "stage6_rsq_${exp_name}_$beta" "$settings"
     fi
-    if [ "$(python -c "print(float('$beta') == 0)")" = True ]; then method="RSQ† (beta=0)"; else method=RSQ; fi
+    method=$(rsq_method "$beta")
     decode_sets "$rexp" "$rexp" "INT8 Wino" "$method"
   done
 fi
@@ -351,7 +364,7 @@ model_variants() {  # lines "<model exp>|<exported file>|<decode dir root>|<quan
     echo "ptq_wino|$exp|$exp/ptq_wino/export/model.rsq|$exp/ptq_wino|INT8 Wino|PTQ|--quant wino --quant_json $exp/ptq_wino/quant.json"
     for beta in $rsq_betas; do
       rexp=${exp}_rsq_beta$beta
-      if [ "$(python -c "print(float('$beta') == 0)")" = True ]; then method="RSQ† (beta=0)"; else method=RSQ; fi
+      method=$(rsq_method "$beta")
       echo "rsq_beta$beta|$rexp|$rexp/export/model.rsq|$rexp|INT8 Wino|$method|--quant wino"
     done
   } | while IFS='|' read -r name rest; do
@@ -383,21 +396,10 @@ if run_stage 8; then
     [ -f "$file" ] || { log "Stage 8: no $file (run stage 7); skipped"; continue; }
     for set in $test_sets; do
       dir=$out/decode_${set}_rsqdecode_$decode_target
-      n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
-      rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
-      # shellcheck disable=SC2046
-      utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
-      ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" \
-        "$bin" --threads 1 "$file" "$dir/split/feats.JOB.scp" "$dir/split/hyp.JOB.txt"
-      for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
-      rm -rf "$dir/split"
+      split_run "$set" "$dir" "$bin" --threads 1 "$file" "$dir/split/feats.JOB.scp" "$dir/split/hyp.JOB.txt"
       python -m rsqasr.bin.score --ref "data/$set/text" --hyp "$dir/hyp.txt" --dir "$dir"
-      python - "$dir/decode_info.json" "$set" "rsqdecode_$decode_target" "greedy, rsq-decode $decode_target" \
-        "$mexp/$decode_model" "$exp_name" "$quant" "$method" <<'PY'
-import json, sys
-keys = ["set", "tag", "decode", "model_file", "base", "quant", "method"]
-json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), ensure_ascii=False)
-PY
+      write_decode_info "$dir" "$set" "rsqdecode_$decode_target" "greedy, rsq-decode $decode_target" \
+        "$mexp/$decode_model" "$quant" "$method"
       log "$dir: $(sed -n 3p "$dir/result.txt")"
       # the Python decode of the same model with the same (greedy) search: the integer reference
       # for the quantized models, PyTorch for FP32; stages 4-6 made it with --decode_mode greedy

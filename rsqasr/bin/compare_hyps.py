@@ -18,13 +18,10 @@ import json
 import logging
 
 from rsqasr.bin._cli import make_parser, run
+from rsqasr.bin.score import chars as _chars
 from rsqasr.data.datadir import DataDirError, read_kv
 from rsqasr.scoring import Counts, align
 from rsqasr.utils.fileio import atomic_write_text
-
-
-def _chars(s: str) -> list[str]:
-    return [c for c in s if not c.isspace()]
 
 
 def compare(refs: dict[str, str], a: dict[str, str], b: dict[str, str]) -> dict:

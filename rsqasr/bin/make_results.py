@@ -159,9 +159,8 @@ def table(name: str, base: dict) -> str:
             ms = [f"{L['host_ms'][t]:.2f}" if t in L.get("host_ms", {}) else "" for t in ("1", "2")]
             ins = L.get("armv7_instructions")
             ratio = f"{gemm['armv7_instructions'] / ins:.3f}x" if ins and gemm.get("armv7_instructions") else ""
-            lines.append(f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | {ins / 1e6:.2f} |" if ins else
-                         f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | |")
-            lines[-1] += f" {ratio} |"
+            ins_cell = f"{ins / 1e6:.2f}" if ins else ""
+            lines.append(f"| {key[0]} | {key[1]} | {ms[0]} | {ms[1]} | {ins_cell} | {ratio} |")
         e2e = base.get("e2e", {})
         for key, label in (("torch_fp32_ms", "PyTorch FP32 (eager, same model)"),
                            ("ort_fp32_ms", "onnxruntime FP32 (same model, ONNX export)")):
