@@ -32,7 +32,7 @@ import numpy as np
 from rsqasr.quant.graph import Graph, Node
 from rsqasr.quant.intref import IntLayer, IntModel, _Q
 from rsqasr.quant.plan import LayerPlan, QuantPlan
-from rsqasr.utils.fileio import atomic_write_bytes
+from rsqasr.utils.fileio import atomic_write_bytes, replaceable
 
 log = logging.getLogger(__name__)
 
@@ -227,19 +227,11 @@ def encode_model(im: IntModel, tokens: list[str], token_type: str, cmvn_mean: np
     return head + rest
 
 
-def _readable(path: Path) -> None:
-    """Give a published file the usual mode (0666 less the umask; the temp file was 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def write_model(path: str | Path, im: IntModel, tokens: list[str], token_type: str, cmvn_mean: np.ndarray,
                 cmvn_std: np.ndarray, meta: dict) -> int:
     """Write the model file atomically (temp file + rename); returns its size in bytes."""
     blob = encode_model(im, tokens, token_type, cmvn_mean, cmvn_std, meta)
     atomic_write_bytes(path, blob)
-    _readable(Path(path))
     return len(blob)
 
 
@@ -591,8 +583,10 @@ def export(exp_dir: str | Path, model_file: str | Path, out: str | Path, quant: 
         if check_data_dir:
             utts = check_utterances(check_data_dir, check_utts, model.net.min_input_frames)
             report["check"] = check_model_file(mf, im, model, torch_net, utts)
-        _readable(tmp_check)
-        tmp_check.replace(out)                   # rename: atomic, the old file stays until here
+        if replaceable(out):
+            tmp_check.replace(out)               # rename: atomic, the old file stays until here
+        else:
+            atomic_write_bytes(out, blob)        # a device, FIFO or symlink: written through, never renamed over
     finally:
         tmp_check.unlink(missing_ok=True)
     return report

@@ -59,7 +59,7 @@ def load_asr(exp_dir: str | Path, model_file: str | Path) -> tuple[CTCModel, Tex
         quantize_net(net, conf["quant"])
     model = CTCModel(net, exp_dir / "cmvn.npy", specaug=None)
     try:
-        state = torch.load(model_file, map_location="cpu", weights_only=False)
+        state = torch.load(model_file, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - missing, truncated or foreign file
         raise ModelLoadError(f"{model_file}: cannot load model: {e}") from e
     if isinstance(state, dict) and "format" in state and "model" in state:

@@ -5,7 +5,9 @@ cases of the loader and the feature reader; the checked, atomic export of an exp
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import struct
 import subprocess
 import zlib
@@ -322,3 +324,33 @@ def test_export_rsq_experiment(exp_dir, feats_dir, tmp_path):
         with pytest.raises(SystemExit):
             cli.run(cli.main, cli.get_parser(), args[:-2] + ["--out", str(tmp_path / "x.rsq")] + bad)
     assert not (tmp_path / "x.rsq").exists()
+
+
+# ---------------------------------------------------------------- outputs that are not regular files
+def test_outputs_never_replace_a_device_node(exported, exp_dir, feats_dir, tmp_path):
+    """As root a rename onto a device node replaces the node (how /dev/null once became a regular
+    file): rsq-decode and the Python entry points must write through it instead."""
+    from test_fileio import null_device
+
+    from rsqasr.bin import export as cli
+
+    dev = tmp_path / "null"
+    null_device(dev)
+    path, _ = exported[("dfsmn", "wino")]
+    proc = subprocess.run([str(_need(HOST)), str(path), str(feats_dir / "feats.scp"), str(dev)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    cli.run(cli.main, cli.get_parser(), ["--exp_dir", str(exp_dir), "--model", str(exp_dir / "model.pth"),
+                                         "--check_data_dir", str(feats_dir), "--check_utts", "1",
+                                         "--out", str(dev), "--quant", "none"])
+    st = os.lstat(dev)
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+    # a symlink given as the output stays a symlink; its target gets the hypotheses
+    target, link = tmp_path / "hyp.txt", tmp_path / "link.txt"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    proc = subprocess.run([str(HOST), str(path), str(feats_dir / "feats.scp"), str(link)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and target.read_text().startswith("utt0")

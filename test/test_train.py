@@ -227,3 +227,22 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
     e2e = json.loads((corpus / "exp/train_tiny/export/e2e_latency.json").read_text())
     assert e2e["torch_fp32_ms"]["1"] > 0 and e2e["ort_fp32_ms"]["2"] > 0
     assert "| onnxruntime FP32 (same model, ONNX export) | - |" in table
+
+
+class _Payload:
+    """Unpickling this runs a function: what a crafted checkpoint could do with weights_only=False."""
+
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/rsqasr-pickle-ran",))
+
+
+def test_checkpoints_load_without_running_pickled_code(tmp_path):
+    from rsqasr.train.trainer import TrainingError, load_checkpoint
+
+    bad = tmp_path / "checkpoint.pt"
+    torch.save({"format": 1, "payload": _Payload()}, bad)
+    marker = Path("/tmp/rsqasr-pickle-ran")
+    marker.unlink(missing_ok=True)
+    with pytest.raises(TrainingError, match="checkpoint.pt"):
+        load_checkpoint(bad)
+    assert not marker.exists()

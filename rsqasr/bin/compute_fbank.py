@@ -24,7 +24,7 @@ from rsqasr.bin._cli import make_parser, run
 from rsqasr.data.audio import AudioError, read_wav_entry
 from rsqasr.data.datadir import read_kv
 from rsqasr.features.fbank import compute_fbank, fbank_options
-from rsqasr.utils.fileio import atomic_open
+from rsqasr.utils.fileio import atomic_open, replaceable
 from rsqasr.utils.log import progress_enabled
 
 
@@ -33,6 +33,9 @@ def main(args) -> None:
     entries = read_kv(wav_scp)
     opts = fbank_options(num_mel_bins=args.num_mel_bins, sample_rate=args.sample_rate)
     out_ark, out_scp = Path(args.out_ark).resolve(), Path(args.out_scp)
+    if not replaceable(out_ark):
+        raise ValueError(f"{out_ark}: exists and is not a regular file; the scp points into the ark, "
+                         "so it must be a regular file")
     out_ark.parent.mkdir(parents=True, exist_ok=True)
     out_scp.parent.mkdir(parents=True, exist_ok=True)
     tmp_ark = out_ark.with_name(f".{out_ark.name}.{os.getpid()}.tmp")

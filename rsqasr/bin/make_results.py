@@ -38,7 +38,7 @@ COMPARISONS = [(ROW_ORDER[4], ROW_ORDER[2], "RSQ vs PTQ (Winograd)"),
 
 def count_params(model_file: Path) -> int | None:
     try:
-        state = torch.load(model_file, map_location="cpu", weights_only=False)
+        state = torch.load(model_file, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - a missing model only leaves the column empty
         return None
     if "model" in state and "format" in state:

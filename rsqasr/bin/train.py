@@ -103,7 +103,7 @@ def main(args) -> None:
         torch.distributed.barrier()
     model = CTCModel(net, exp / "cmvn.npy", conf["specaug"]).to(d.device)
     if not resuming and args.init_checkpoint:
-        state = torch.load(args.init_checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(args.init_checkpoint, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "model" in state and "format" in state:
             state = state["model"]
         missing, unexpected = model.load_state_dict(state, strict=False)

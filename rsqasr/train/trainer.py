@@ -9,6 +9,7 @@ batch index), so a resumed run draws the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -294,10 +296,18 @@ class Trainer:
         return self.exp_dir / "valid.cer.ave.pth"
 
 
+# What a checkpoint holds besides tensors and plain containers: numpy scalars in the reporter's
+# history, the elapsed time as a timedelta. weights_only=True refuses everything else (no code
+# runs from a crafted file).
+_CKPT_SAFE_GLOBALS = [datetime.timedelta, np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+                      type(np.dtype(np.int64))]
+
+
 def load_checkpoint(path: Path, meta: dict | None = None) -> dict:
     """Load a training checkpoint; with ``meta``, insist it was made for the same model."""
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_CKPT_SAFE_GLOBALS):
+            ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
         raise TrainingError(f"{path}: cannot load checkpoint: {e}") from e
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:

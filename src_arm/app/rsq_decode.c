@@ -3,14 +3,20 @@
  *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] model.rsq feats.scp|feats.ark [out.txt]
  *
  * Writes Kaldi text ("utt-id hypothesis", the tokens joined as rsqasr's decode writes them) to
- * out.txt (atomically: a temporary file renamed at the end) or stdout, and a summary line on
+ * out.txt or stdout, and a summary line on
  * stderr. --dump-logits: an existing directory gets one <utt>.npy (float32 [T'][V]) per
  * utterance, any other path one Kaldi binary ark of float matrices. --timing: one line per
  * utterance on stderr. Exit status 0, or 1 with a message naming the file on any error (a
  * model or feature file that cannot be read, a feature dimension that does not match the
  * model, an utterance with 0 frames); an utterance too short for the network gets an empty
- * hypothesis and a warning, as in rsqasr.bin.decode. */
+ * hypothesis and a warning, as in rsqasr.bin.decode.
+ *
+ * out.txt, when it is a regular file or does not exist, is written atomically: a temporary file
+ * beside it (mode 0666 less the umask) renamed onto it at the end. Anything else that exists at
+ * that path (a device such as /dev/null, a FIFO, a symlink) is opened and written through, never
+ * renamed over: as root, a rename onto /dev/null would make it a regular file for the machine. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +62,35 @@ typedef struct {
   FILE *f;
   char *path;
 } feat_file;
+
+/* 1 when path may be replaced by a rename: it does not exist, or it is a regular file (lstat: a
+ * symlink is not followed). */
+static int replaceable(const char *path) {
+  struct stat st;
+  if (lstat(path, &st)) return errno == ENOENT;
+  return S_ISREG(st.st_mode);
+}
+
+/* A new temporary file "<path>.tmp<pid>[.n]" (O_EXCL: never an existing file or link). */
+static FILE *open_temp(const char *path, char **tmp_path) {
+  const size_t n = strlen(path) + 40;
+  char *tmp = malloc(n);
+  if (!tmp) die("out of memory");
+  for (int i = 0; i < 100; i++) {
+    if (i == 0) snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
+    else snprintf(tmp, n, "%s.tmp%ld.%d", path, (long)getpid(), i);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      FILE *f = fdopen(fd, "w");
+      if (!f) die("%s: cannot write: %s", tmp, strerror(errno));
+      *tmp_path = tmp;
+      return f;
+    }
+    if (errno != EEXIST) die("%s: cannot write: %s", tmp, strerror(errno));
+  }
+  die("%s: cannot create a temporary file beside it", path);
+  return NULL;
+}
 
 /* logits sinks */
 static void write_npy(const char *dir, const char *utt, const float *x, int32_t rows, int32_t cols) {
@@ -148,12 +183,11 @@ int main(int argc, char **argv) {
   /* outputs */
   FILE *out = stdout;
   char *tmp_out = NULL;
-  if (out_path) {
-    size_t n = strlen(out_path) + 16;
-    if (!(tmp_out = malloc(n))) die("out of memory");
-    snprintf(tmp_out, n, "%s.tmp%ld", out_path, (long)getpid());
-    if (!(out = fopen(tmp_out, "w"))) die("%s: cannot write: %s", tmp_out, strerror(errno));
+  if (out_path && replaceable(out_path)) {
+    out = open_temp(out_path, &tmp_out);
     g_tmp_out = tmp_out;
+  } else if (out_path) { /* a device, FIFO or symlink: write through */
+    if (!(out = fopen(out_path, "w"))) die("%s: cannot write: %s", out_path, strerror(errno));
   }
   int dump_dir = 0;
   FILE *dump_f = NULL;
@@ -234,11 +268,14 @@ int main(int argc, char **argv) {
   free(cur.path);
   if (ark) fclose(ark);
   if (dump_f && fclose(dump_f)) die("%s: write error", dump);
-  if (out_path) {
+  if (tmp_out) {
     if (fclose(out)) die("%s: write error", tmp_out);
+    if (!replaceable(out_path)) die("%s: became a non-regular file while decoding; not replaced", out_path);
     if (rename(tmp_out, out_path)) die("%s: cannot rename to %s: %s", tmp_out, out_path, strerror(errno));
     g_tmp_out = NULL;
     free(tmp_out);
+  } else if (out_path) {
+    if (fclose(out)) die("%s: write error", out_path);
   } else if (fflush(stdout)) {
     die("write error on stdout");
   }
