@@ -19,6 +19,18 @@ def test_help_lists_every_stage_and_unknown_option_fails(tmp_path):
     assert p.returncode == 2
 
 
+def test_bad_stage_ranges_and_job_counts_are_usage_errors(tmp_path):
+    d = recipe_copy(tmp_path, "aishell")
+    for args, why in ((["--stage", "9"], "the stages are 0..8"), (["--stage", "-1", "--stop_stage", "-1"], "0..8"),
+                      (["--stage", "2", "--stop_stage", "1"], "nothing to run"),
+                      (["--stage", "abc"], "must be an integer"), (["--stop_stage", "xyz"], "must be an integer"),
+                      (["--nj", "0"], "positive integer"), (["--force", "yes"], "--force")):
+        p = run(["./run.sh", *args], cwd=d, check=False)
+        assert p.returncode == 2 and why in p.stdout + p.stderr, (args, p.stdout, p.stderr)
+        assert "Successfully" not in p.stdout
+    assert not (d / "data").exists()
+
+
 def test_stages_0_to_2_on_an_aishell_tree_then_skip_on_rerun(fake_aishell, tmp_path):
     d = recipe_copy(tmp_path, "aishell")
     p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--aishell_root", fake_aishell, "--nj", "2"], cwd=d)

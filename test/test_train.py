@@ -104,6 +104,25 @@ def test_killed_training_resumes_to_the_same_end(corpus, tmp_path):
         torch.testing.assert_close(ck["model"][k], v, rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_changed_config_is_not_resumed_and_resume_false_starts_over(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=2), exp))
+    first = torch.load(exp / "checkpoint.pt", weights_only=False)["model"]
+    # a finished run with the same settings: resumed, nothing retrained
+    p = run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=2), exp))
+    assert "resumed from" in p.stderr
+    # another batch size: refused, naming the checkpoint and what to do; nothing changed
+    p = run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=2, batch_size=3), exp), check=False)
+    assert p.returncode == 1 and "checkpoint.pt" in p.stderr and "--resume false" in p.stderr
+    for k, v in torch.load(exp / "checkpoint.pt", weights_only=False)["model"].items():
+        assert torch.equal(v, first[k]), k
+    # --resume false: trained again from scratch with the new settings (1 epoch: 1epoch.pth only)
+    p = run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=1, batch_size=3), exp, "--resume", "false"))
+    assert "training from scratch" in p.stderr and "resumed from" not in p.stderr
+    ck = torch.load(exp / "checkpoint.pt", weights_only=False)
+    assert ck["state"]["epoch"] == 2 and not (exp / "2epoch.pth").exists()
+
+
 def test_ddp_two_cpu_processes(corpus, tmp_path):
     conf = write_conf(tmp_path / "c.yaml", epochs=2)
     exp = tmp_path / "exp"

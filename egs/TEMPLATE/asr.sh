@@ -112,6 +112,13 @@ set -euo pipefail
 if [ $# -ne 0 ]; then
   log "Error: unexpected arguments: $*"; echo "$help_message" >&2; exit 2
 fi
+is_int() { [[ "$1" =~ ^-?[0-9]+$ ]]; }
+is_int "$stage" || { log "Error: --stage must be an integer, not '$stage'"; exit 2; }
+is_int "$stop_stage" || { log "Error: --stop_stage must be an integer, not '$stop_stage'"; exit 2; }
+[ "$stage" -ge 0 ] && [ "$stage" -le 8 ] || { log "Error: --stage $stage: the stages are 0..8"; exit 2; }
+[ "$stop_stage" -ge "$stage" ] || { log "Error: --stop_stage $stop_stage is before --stage $stage: nothing to run"; exit 2; }
+[[ "$nj" =~ ^[1-9][0-9]*$ ]] || { log "Error: --nj must be a positive integer, not '$nj'"; exit 2; }
+case "$force" in true|false) ;; *) log "Error: --force must be true or false, not '$force'"; exit 2 ;; esac
 case "$corpus" in aishell|mini|custom) ;; *) log "Error: --corpus must be aishell, mini or custom, not '$corpus'"; exit 2 ;; esac
 case "$token_type" in char|bpe) ;; *) log "Error: --token_type must be char or bpe, not '$token_type'"; exit 2 ;; esac
 
@@ -242,12 +249,22 @@ train_model() {  # train_model <data-set> <exp-dir> [extra train options]
   local launcher=(python -m rsqasr.bin.train)
   [ "$nproc" -gt 1 ] && launcher=(python -m torch.distributed.run --standalone --nproc_per_node "$nproc" -m rsqasr.bin.train)
   mkdir -p "$dir/log"
-  log "training $dir on data/$set (progress: $dir/train.log)"
+  log "training $dir on data/$set (full log: $dir/train.log)"
+  # the trainer's one line per epoch (loss, valid CER, time, ETA) is echoed to the console as it
+  # appears, by a follower that ends with the training (or with this shell)
+  local lines; lines=$( [ -f "$dir/train.log" ] && wc -l < "$dir/train.log" || echo 0)
+  (tail -n +"$((lines + 1))" -F --pid=$$ "$dir/train.log" 2>/dev/null |
+     grep --line-buffered -E "done in|resumed from|ERROR" | sed -u 's/^/  /') &
+  local follower=$! rc=0
   ${train_cmd} "$dir/log/train.launch.log" "${launcher[@]}" --config "$train_config" --ngpu "$ngpu" \
     --train_dir "data/$set" --valid_dir "data/$valid_set" --token_list "$token_dir/tokens.txt" \
     --token_type "$token_type" $( [ "$token_type" = bpe ] && echo --bpe_model "$token_dir/bpe.model" ) \
-    --cmvn "data/$train_data/cmvn.ark" --exp_dir "$dir" "$@"
-  tail -n 3 "$dir/train.log"
+    --cmvn "data/$train_data/cmvn.ark" --exp_dir "$dir" --resume "$( $force && echo false || echo true)" "$@" || rc=$?
+  sleep 1.2   # tail -F polls once a second: let it print the last epoch
+  pkill -P "$follower" 2>/dev/null || true
+  wait "$follower" 2>/dev/null || true
+  [ "$rc" -eq 0 ] || { log "Error: training $dir failed (exit $rc); see $dir/log/train.launch.log"; exit 1; }
+  tail -n 1 "$dir/train.log"
 }
 
 if run_stage 3; then

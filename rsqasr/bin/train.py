@@ -63,6 +63,21 @@ def filter_trainable(ds: FeatsTextDataset, net: torch.nn.Module, max_frames: int
         raise DataDirError(f"{ds.data_dir}: no utterance left to train on")
 
 
+# settings that do not change what is trained (logging, checkpoint cadence, how many to average)
+_NOT_TRAINING = {"log_interval", "save_interval_steps", "keep_nbest", "num_workers"}
+
+
+def config_digest(conf: dict) -> str:
+    """A digest of every resolved setting that changes training: a checkpoint made with other
+    settings is not resumed."""
+    import hashlib
+    import json
+
+    c = {k: v for k, v in conf.items() if k != "model_info_vocab_size"}
+    c["train"] = {k: v for k, v in conf["train"].items() if k not in _NOT_TRAINING}
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def main(args) -> None:
     conf = load_config(args.config, args.finetune_config)
     if args.seed is not None:
@@ -85,8 +100,15 @@ def main(args) -> None:
     net = build_model(conf["model"], input_dim=input_dim, vocab_size=text.vocab_size)
     filter_trainable(train_set, net, conf["train"]["max_frames"])
     quant = conf["rsq"] if args.rsq else None
-    meta = {"model": conf["model"], "input_dim": input_dim, "vocab_size": text.vocab_size, "quant": quant}
+    meta = {"model": conf["model"], "input_dim": input_dim, "vocab_size": text.vocab_size, "quant": quant,
+            "config": config_digest(conf), "train_dir": str(Path(args.train_dir).resolve())}
     resuming = args.resume and (exp / "checkpoint.pt").is_file()
+    if not args.resume and d.is_main:
+        stale = [exp / "checkpoint.pt", *exp.glob("*epoch.pth")]
+        if any(p.is_file() for p in stale):
+            logging.info("--resume false: removing the previous run's checkpoints in %s; training from scratch", exp)
+            for p in stale:
+                p.unlink(missing_ok=True)
     if resuming:
         load_checkpoint(exp / "checkpoint.pt", meta)  # another model's experiment: stop before writing anything
     if quant and not resuming and not args.init_checkpoint:

@@ -85,6 +85,7 @@ class ConvDFSMNConfig:
     output_size: int = 768             # ReLU layer before the classifier; 0 = classifier on p
     dropout: float = 0.0               # after ReLUs, training only
     batch_norm: bool = False           # BatchNorm before each ReLU while training; folded into the conv for inference
+    projection_norm: bool = False      # BatchNorm on the linear projections too (what feeds the residual / memory stream)
 
     def validate(self) -> None:
         for name in ("front_channels", "front_kernel", "unit_kernel", "num_blocks", "hidden_size",
@@ -104,10 +105,11 @@ class ConvDFSMNConfig:
 class Unit(nn.Module):
     """conv (k, cin->w) + ReLU, then linear 1x1 projection (w->cout); residual when cin == cout."""
 
-    def __init__(self, cin: int, width: int, cout: int, kernel: int, dropout: float, batch_norm: bool = False):
+    def __init__(self, cin: int, width: int, cout: int, kernel: int, dropout: float, batch_norm: bool = False,
+                 projection_norm: bool = False):
         super().__init__()
         self.conv = ConvLayer(cin, width, kernel, dropout=dropout, batch_norm=batch_norm)
-        self.projection = ConvLayer(width, cout, 1, bias=False, relu=False)
+        self.projection = ConvLayer(width, cout, 1, bias=False, relu=False, batch_norm=projection_norm)
         self.residual = cin == cout
 
     def forward(self, x, lens):
@@ -119,10 +121,11 @@ class Unit(nn.Module):
 class DFSMNBlock(nn.Module):
     """hidden 1x1 (p->c) + ReLU, projection 1x1 (c->p), memory m + q + depthwise(q)."""
 
-    def __init__(self, proj: int, hidden: int, memory: int, dropout: float, batch_norm: bool = False):
+    def __init__(self, proj: int, hidden: int, memory: int, dropout: float, batch_norm: bool = False,
+                 projection_norm: bool = False):
         super().__init__()
         self.hidden = ConvLayer(proj, hidden, 1, dropout=dropout, batch_norm=batch_norm)
-        self.projection = ConvLayer(hidden, proj, 1, bias=False, relu=False)
+        self.projection = ConvLayer(hidden, proj, 1, bias=False, relu=False, batch_norm=projection_norm)
         self.memory = ConvLayer(proj, proj, memory, groups=proj, bias=False, relu=False)
 
     def forward(self, m, lens):
@@ -146,9 +149,11 @@ class ConvDFSMN(CTCConvModel):
             if cfg.context_kernel else None
         widths = cfg.unit_widths
         self.units = nn.ModuleList(
-            Unit(fc, w, cfg.proj_size if i == len(widths) - 1 else fc, cfg.unit_kernel, cfg.dropout, bn)
+            Unit(fc, w, cfg.proj_size if i == len(widths) - 1 else fc, cfg.unit_kernel, cfg.dropout, bn,
+                 cfg.projection_norm)
             for i, w in enumerate(widths))
-        self.blocks = nn.ModuleList(DFSMNBlock(cfg.proj_size, cfg.hidden_size, cfg.memory_size, cfg.dropout, bn)
+        self.blocks = nn.ModuleList(DFSMNBlock(cfg.proj_size, cfg.hidden_size, cfg.memory_size, cfg.dropout, bn,
+                                               cfg.projection_norm)
                                     for _ in range(cfg.num_blocks))
         self.output = ConvLayer(cfg.proj_size, cfg.output_size, 1, dropout=cfg.dropout, batch_norm=bn) \
             if cfg.output_size else None

@@ -86,6 +86,9 @@ class LSQQuantizer(nn.Module):
             self.scale = nn.Parameter(torch.tensor(float(init)))
         self.record = True
         self.last: tuple[torch.Tensor, torch.Tensor] | None = None
+        # (B, 1, T) or (B, T, 1) mask of valid frames of the next forward's input, set by the
+        # wrapping layer (rsqasr.quant.rsq) so padded frames stay out of the noise loss
+        self.frame_mask: torch.Tensor | None = None
 
     @property
     def per_channel(self) -> bool:
@@ -99,12 +102,22 @@ class LSQQuantizer(nn.Module):
         self.last = (q, v) if self.record else None
         return q
 
-    def noise_loss(self) -> torch.Tensor | None:
-        """MSE(Q(v), v) of the last forward (Eq. 7)."""
+    def noise_loss(self, in_steps: bool = False) -> torch.Tensor | None:
+        """MSE(Q(v), v) of the last forward (Eq. 7), over the valid frames when a ``frame_mask``
+        was given. ``in_steps``: in units of the squared quantization step, (Q(v) - v)^2 / s^2
+        with s held constant (per channel for a per-channel scale); pure rounding noise gives
+        about 1/12 whatever the tensor's range, clipping adds to it."""
         if self.last is None:
             return None
         q, v = self.last
-        return torch.mean((q - v) ** 2)
+        d2 = (q - v) ** 2
+        if in_steps:
+            d2 = d2 / self.effective_scale().detach() ** 2
+        mask = self.frame_mask
+        if mask is None or mask.shape[0] != d2.shape[0]:
+            return torch.mean(d2)
+        per_frame = d2.numel() // (mask.shape[0] * max(mask.shape[1], mask.shape[2]))
+        return (d2 * mask).sum() / (mask.sum().clamp(min=1) * per_frame)
 
     @torch.no_grad()
     def set_scale(self, s) -> None:

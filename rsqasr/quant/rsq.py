@@ -52,6 +52,7 @@ class _QMixin:
                                          ch_axis=0, ndim=w_ndim)
         self.mode = "fake"
         self._consumer: list = []          # [module] whose act_quant scale is our requant target
+        self._frames: dict = {}            # padded length -> valid lengths of the net's current batch
 
     def _weight_scale_vec(self) -> np.ndarray:
         s = self.weight_quant.effective_scale().detach().float().flatten().numpy()
@@ -94,6 +95,14 @@ class _QMixin:
         ds = torch.from_numpy(dequant_scale(p["s_in"], p["s_w"])).reshape(shape).to(acc.device)
         return acc.to(torch.float32) * ds
 
+    def _set_frame_mask(self, x: torch.Tensor, time_dim: int) -> None:
+        lens = self._frames.get(x.shape[time_dim])
+        if lens is None or lens.shape[0] != x.shape[0]:
+            self.act_quant.frame_mask = None
+            return
+        mask = (torch.arange(x.shape[time_dim], device=x.device)[None, :] < lens[:, None].to(x.device)).to(x.dtype)
+        self.act_quant.frame_mask = mask.unsqueeze(1) if time_dim == 2 else mask.unsqueeze(2)
+
     def _exact_input(self, x: torch.Tensor) -> torch.Tensor:
         return quantize_f32_torch(x, self.act_quant.effective_scale().detach(), self.plan.act_T).double()
 
@@ -116,6 +125,7 @@ class QConv1d(_QMixin, nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "exact":
             return self._forward_exact(x)
+        self._set_frame_mask(x, 2)
         xq = self.act_quant(x)
         wq = self.weight_quant(self.weight)
         return F.conv1d(xq, wq, self._fake_bias(), self.stride, self.padding, self.dilation, self.groups)
@@ -144,6 +154,8 @@ class QLinear(_QMixin, nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "exact":
             return self._forward_exact(x)
+        if x.dim() == 3:
+            self._set_frame_mask(x, 1)
         return F.linear(self.act_quant(x), self.weight_quant(self.weight), self._fake_bias())
 
     @torch.no_grad()
@@ -199,27 +211,61 @@ def quantize_model(net: nn.Module, plan: QuantPlan, scales: dict | None = None) 
     for lp in plan.quantized_layers():
         if lp.out == "requant":
             wrapped[lp.name]._consumer = [wrapped[lp.out_consumer]]
+    # valid lengths at every frame rate of the batch, for the noise loss (padded frames of k=1
+    # layers are not zeroed by the model, so they would enter its statistics)
+    frames: dict = {}
+    for q in wrapped.values():
+        q._frames = frames
+    if hasattr(net, "specs"):
+        net.register_forward_pre_hook(_frame_lengths_hook(frames))
     net.quant_plan = plan
     return net
+
+
+def _frame_lengths_hook(frames: dict):
+    def hook(net, args):
+        frames.clear()
+        if len(args) < 2 or not isinstance(args[1], torch.Tensor):
+            return
+        t, lens = args[0].shape[1], args[1]
+        frames[t] = lens
+        for spec in net.specs:
+            t, lens = spec.out_len(t), spec.out_len(lens)
+            frames.setdefault(t, lens)
+    return hook
 
 
 def quant_modules(net: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in net.named_modules() if isinstance(m, QUANT_MODULES)}
 
 
-def quant_noise_loss(net: nn.Module) -> torch.Tensor:
-    """Sum over every quantized tensor (each layer's input activation and weight) of
-    MSE(Q(v), v) from the last forward (paper Eq. 7); gradients are Eq. 8-9 (times LSQ's g on s)."""
-    total = None
+NOISE_NORMS = ("steps", "none")
+
+
+def quant_noise_loss(net: nn.Module, norm: str = "none") -> torch.Tensor:
+    """The quantization-noise loss over every quantized tensor (each layer's input activation and
+    weight) of the last forward, padded frames excluded.
+
+    ``norm="none"``: the sum of MSE(Q(v), v) (paper Eq. 7; gradients Eq. 8-9, times LSQ's g on s).
+    ``norm="steps"``: the mean over tensors of MSE(Q(v), v) / s^2, each tensor's noise in units of
+    its own squared step (s held constant). The plain sum is dominated by the widest tensors (the
+    DFSMN memory stream's values, and so its errors, are ~100x those of the front), so it
+    optimizes those few and ignores the rest; in steps every tensor counts alike, rounding noise
+    alone is ~1/12 for each, and beta means the same whatever the number of layers.
+    """
+    if norm not in NOISE_NORMS:
+        raise ValueError(f"noise loss norm must be one of {NOISE_NORMS}, got {norm!r}")
+    terms = []
     for m in net.modules():
         if isinstance(m, LSQQuantizer):
-            l = m.noise_loss()
+            l = m.noise_loss(in_steps=norm == "steps")
             if l is not None:
-                total = l if total is None else total + l
-    if total is None:
+                terms.append(l)
+    if not terms:
         p = next(net.parameters())
         return torch.zeros((), device=p.device, dtype=p.dtype)
-    return total
+    total = torch.stack(terms).sum()
+    return total / len(terms) if norm == "steps" else total
 
 
 def set_mode(net: nn.Module, mode: str) -> None:

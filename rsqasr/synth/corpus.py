@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from rsqasr.utils.fileio import atomic_write_bytes, atomic_write_text
-from rsqasr.utils.log import progress_enabled
+from rsqasr.utils.log import Progress
 
 from . import speakers as spk_mod
 from . import text as text_mod
@@ -347,9 +347,7 @@ def build_corpus(
 
     logger.debug("model ready (%.1f s)", time.time() - t0)
     n_new = 0
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(jobs), desc="synth", unit="utt", disable=not progress_enabled())
+    bar = Progress(len(jobs), "synthesis", unit="utterances", logger=logger)
     try:
         if not jobs:
             pass

@@ -25,14 +25,15 @@ DEFAULTS: dict = {
     },
     "optim": {"name": "adam", "lr": 0.001, "weight_decay": 0.0, "betas": [0.9, 0.98]},
     "scheduler": {
-        "name": "warmup_poly",  # warmup_poly | poly | constant
+        "name": "warmup_poly",  # warmup_poly | warmup_cosine | poly | constant
         "warmup_steps": 500,    # linear warm-up (0 = none)
         "power": 1.0,           # poly decay: lr * (1 - step / total_steps) ** power
-        "final_lr_ratio": 0.01, # floor of the decay, as a fraction of lr
+        "final_lr_ratio": 0.01, # floor of the decay (poly), or where the cosine ends, as a fraction of lr
     },
     "rsq": {                        # RSQ fine-tuning (rsqasr.bin.train --rsq true)
         "plan": "wino",             # wino | int8_gemm
         "beta": 0.25,               # weight of the quantization-noise loss (0: RSQ-dagger)
+        "noise_norm": "steps",      # steps: each tensor's MSE in units of its squared step, averaged | none: paper Eq. 7 sum
         "quantize_classifier": False,
         "depthwise": "int8",        # the DFSMN memory: int8 | fp32
         "calib_utts": 200,          # utterances of the training set for the KL initialization

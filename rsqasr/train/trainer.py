@@ -62,14 +62,17 @@ def batch_seed(seed: int, rank: int, epoch: int, index: int) -> int:
 def lr_lambda_factory(sched: dict, total_steps: int):
     name, warm = sched["name"], int(sched.get("warmup_steps", 0))
     power, floor = float(sched.get("power", 1.0)), float(sched.get("final_lr_ratio", 0.0))
-    if name not in ("warmup_poly", "poly", "constant"):
-        raise ValueError(f"scheduler.name must be warmup_poly, poly or constant, not {name!r}")
+    if name not in ("warmup_poly", "warmup_cosine", "poly", "constant"):
+        raise ValueError(f"scheduler.name must be warmup_poly, warmup_cosine, poly or constant, not {name!r}")
 
     def f(step: int) -> float:
         if name == "constant":
             return 1.0
-        if name == "warmup_poly" and warm > 0 and step < warm:
+        if name.startswith("warmup_") and warm > 0 and step < warm:
             return (step + 1) / warm
+        if name == "warmup_cosine":   # half a cosine from 1 after the warm-up down to the floor at the end
+            done = min(max(step - warm, 0), total_steps - warm) / max(total_steps - warm, 1)
+            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * done))
         done = min(step, total_steps) / max(total_steps, 1)
         return max(floor, (1.0 - done) ** power)
 
@@ -151,6 +154,14 @@ class Trainer:
         # RSQ fine-tuning: the net's layers were wrapped by rsqasr.quant.quantize_model
         self.quantized = hasattr(model.net, "quant_plan")
         self.rsq_beta = float(conf["rsq"]["beta"]) if self.quantized else 0.0
+        self.noise_norm = conf["rsq"]["noise_norm"]
+        if self.quantized:
+            # the activation scales learn the statistics of the inference-time network: no dropout
+            off = [m for m in model.modules() if isinstance(m, torch.nn.Dropout) and m.p > 0]
+            for m in off:
+                m.p = 0.0
+            if off:
+                logger.info("RSQ fine-tuning: %d dropout layer(s) switched off", len(off))
         self.state = {"epoch": 1, "batch": 0, "step": 0, "bad_in_a_row": 0, "bad_total": 0,
                       "epoch_loss_sum": 0.0, "epoch_utts": 0}
 
@@ -192,6 +203,7 @@ class Trainer:
 
     def train(self) -> None:
         tc, st = self.tc, self.state
+        self._t_start = time.time()
         self.model.train()
         while not self._done():
             epoch = st["epoch"]
@@ -222,7 +234,7 @@ class Trainer:
                 st["bad_in_a_row"] = 0
                 loss = losses.sum() / len(keys)
                 if self.rsq_beta > 0:
-                    loss = loss + self.rsq_beta * quant_noise_loss(self.model.net)
+                    loss = loss + self.rsq_beta * quant_noise_loss(self.model.net, self.noise_norm)
                 (loss / self.accum).backward()
                 st["epoch_loss_sum"] += float(losses.detach().sum())
                 st["epoch_utts"] += len(keys)
@@ -265,8 +277,15 @@ class Trainer:
             with self.reporter.observe("valid") as sub:
                 sub.register({"loss": v["loss"], "cer": v["cer"]})
                 sub.next()
-            logger.info("epoch %d done in %.0f s: train loss %.3f, valid loss %.3f, valid CER %.4f, step %d",
-                        epoch, seconds, train_loss, v["loss"], v["cer"], st["step"])
+            # the ETA from this process's epochs so far (validation included)
+            self._epochs_here = getattr(self, "_epochs_here", 0) + 1
+            per_epoch = (time.time() - self._t_start) / self._epochs_here
+            left = max(0, int(self.tc["epochs"]) - epoch)
+            if self.tc["max_steps"]:
+                left = min(left, math.ceil(max(0, self.tc["max_steps"] - st["step"]) / max(len(self.sampler), 1)))
+            logger.info("epoch %d/%d done in %.0f s: train loss %.3f, valid loss %.3f, valid CER %.4f, step %d, "
+                        "ETA %.1f min", epoch, int(self.tc["epochs"]), seconds, train_loss, v["loss"], v["cer"],
+                        st["step"], left * per_epoch / 60)
             save_torch(self.model.state_dict(), self.exp_dir / f"{epoch}epoch.pth")
         st.update(epoch=epoch + 1, batch=0, epoch_loss_sum=0.0, epoch_utts=0)
         self.save_checkpoint()
@@ -314,8 +333,9 @@ def load_checkpoint(path: Path, meta: dict | None = None) -> dict:
         raise TrainingError(f"{path}: not an rsqasr training checkpoint")
     if meta is not None and ck["meta"] != meta:
         diff = {k: (ck["meta"].get(k), meta.get(k)) for k in set(ck["meta"]) | set(meta) if ck["meta"].get(k) != meta.get(k)}
-        raise TrainingError(f"{path}: checkpoint was made for another model or data: (checkpoint, now) = {diff}; "
-                            f"use another --exp_dir or remove it")
+        raise TrainingError(f"{path}: checkpoint was made for another model, data or training config: "
+                            f"(checkpoint, now) = {diff}; use a new experiment dir, or retrain from scratch "
+                            f"(--force true in the recipe, --resume false here)")
     return ck
 
 
