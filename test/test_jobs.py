@@ -4,6 +4,9 @@ utils/split_scp.sh."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 import stat
 import textwrap
 
@@ -31,6 +34,30 @@ def test_a_failing_job_fails_the_stage_and_shows_its_log(tmp_path):
     assert "boom-2" in p.stderr  # the tail of the failed log
     assert "# Ended (code 3)" in (tmp_path / "j.2.log").read_text()
     assert "# Ended (code 0)" in (tmp_path / "j.3.log").read_text()  # the others still ran
+
+
+def test_killed_launcher_stops_its_jobs(tmp_path):
+    """kill -TERM of the launcher leaves no job running with PPID 1 (Kaldi's run.pl does the same)."""
+    duration = f"{600 + os.getpid() % 1000}.25"        # a unique command line to look for
+    marker = f"^sleep {duration}$"
+    p = subprocess.Popen([RUN, "JOB=1:2", str(tmp_path / "log.JOB"), "sleep", duration],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    while time.time() < deadline and len(_pids(marker)) < 2:
+        time.sleep(0.05)
+    assert len(_pids(marker)) == 2
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=20)
+    assert p.returncode == 143 and "killed" in err
+    deadline = time.time() + 10
+    while time.time() < deadline and _pids(marker):
+        time.sleep(0.05)
+    assert _pids(marker) == []
+
+
+def _pids(needle: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", needle], stdout=subprocess.PIPE, text=True).stdout
+    return [int(x) for x in out.split()]
 
 
 def test_single_job_and_usage_errors(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -419,3 +420,37 @@ def test_param_groups_scale_learning_rates():
     sgd = param_groups(net, 1e-3, 2.0, relative=False)
     assert all(g["lr"] == pytest.approx(2e-3) for g in sgd[1:])
     torch.optim.Adam(groups, lr=1e-3)  # a valid optimizer configuration
+
+
+def test_bad_scales_are_refused_naming_the_layer(tmp_path):
+    import json as _json
+
+    net = tiny(TINY_DFSMN).eval()
+    plan = make_plan(net)
+    torch.manual_seed(5)
+    good = calibrate(net, plan, [(torch.randn(2, 60, 20), torch.full((2,), 60))], method="max")
+    save_quant(tmp_path / "q.json", plan, good)
+    load_quant(tmp_path / "q.json")
+    layer = "context.conv"
+    cases = {
+        "missing": ({k: v for k, v in good.items() if k != layer}, "no scales for layer(s) context.conv"),
+        "extra": ({**good, "nope.conv": good[layer]}, "nope.conv"),
+        "string": ({**good, layer: {**good[layer], "act": "0.1"}}, "context.conv: act"),
+        "negative": ({**good, layer: {**good[layer], "weight": -0.2}}, "context.conv: weight"),
+        "zero": ({**good, layer: {**good[layer], "act": 0.0}}, "context.conv: act"),
+        "nan": ({**good, layer: {**good[layer], "act": float("nan")}}, "context.conv: act"),
+        "inf": ({**good, layer: {**good[layer], "act": float("inf")}}, "context.conv: act"),
+        "channels": ({**good, layer: {**good[layer], "weight": [0.1, 0.2]}}, "context.conv: 2 weight scales"),
+    }
+    for name, (scales, needle) in cases.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(_json.dumps({"plan": plan.to_dict(), "scales": scales}, allow_nan=True))
+        with pytest.raises(ValueError, match=re.escape(needle)) as e:
+            load_quant(p)
+        assert str(p) in str(e.value), name
+        with pytest.raises(ValueError, match=re.escape(needle.split(": ")[0])):
+            quantize_model(tiny(TINY_DFSMN).eval(), plan, scales)
+    lst = tmp_path / "list.json"
+    lst.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a quantization file"):
+        load_quant(lst)

@@ -265,3 +265,47 @@ def test_checkpoints_load_without_running_pickled_code(tmp_path):
     with pytest.raises(TrainingError, match="checkpoint.pt"):
         load_checkpoint(bad)
     assert not marker.exists()
+
+
+def test_second_trainer_into_a_busy_exp_dir_is_refused(corpus, tmp_path):
+    conf = write_conf(tmp_path / "c.yaml", epochs=50)
+    exp = tmp_path / "exp"
+    first = subprocess.Popen([str(x) for x in train_cmd(corpus, conf, exp)], env=script_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (exp / "config.yaml").exists():
+            time.sleep(0.05)
+        p = run(train_cmd(corpus, conf, exp), check=False)
+        assert p.returncode == 1 and f"in use by pid {first.pid}" in p.stderr, p.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # the lock dies with its process (SIGKILL): a new run may start at once
+    p = run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=1), exp, "--resume", "false"))
+    assert "in use by" not in p.stderr and (exp / "1epoch.pth").is_file()
+
+
+def test_killed_recipe_stops_its_trainer(corpus, tmp_path):
+    """kill -TERM of run.sh during stage 3 stops the trainer too (no orphan keeps writing exp/)."""
+    conf = write_conf(tmp_path / "killme.yaml", epochs=500)
+    p = subprocess.Popen(["./run.sh", "--stage", "3", "--stop_stage", "3", "--train_config", str(conf),
+                          "--speed_perturb", "false"], cwd=corpus, env=script_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    marker = "exp/killme"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (corpus / marker / "1epoch.pth").exists():
+        time.sleep(0.1)
+    assert _pids(marker), "the trainer did not start"
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 143 and "killed" in out
+    deadline = time.time() + 10
+    while time.time() < deadline and _pids(marker):
+        time.sleep(0.1)
+    assert _pids(marker) == []
+
+
+def _pids(needle: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", needle], stdout=subprocess.PIPE, text=True).stdout
+    return [int(x) for x in out.split()]

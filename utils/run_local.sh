@@ -64,6 +64,25 @@ run_one() {  # run_one <job-index>
 
 cmdwords=("$@")
 declare -A pid2job=()
+
+# Killed (TERM, INT, HUP): stop every running job with its whole process tree, so nothing is left
+# running with PPID 1 (background jobs of a script ignore SIGINT, so Ctrl-C alone would not).
+kill_tree() {  # kill_tree <pid>: the children first, then the process
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+on_signal() {  # on_signal <exit code>
+  trap - TERM INT HUP
+  local pid
+  for pid in "${!pid2job[@]}"; do kill_tree "$pid"; done
+  wait 2>/dev/null
+  echo "$0: killed; stopped ${#pid2job[@]} running job(s)" >&2
+  exit "$1"
+}
+trap 'on_signal 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 129' HUP
 failed=()
 done_count=0
 total=$((last - first + 1))

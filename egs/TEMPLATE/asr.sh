@@ -122,6 +122,24 @@ case "$force" in true|false) ;; *) log "Error: --force must be true or false, no
 case "$corpus" in aishell|mini|custom) ;; *) log "Error: --corpus must be aishell, mini or custom, not '$corpus'"; exit 2 ;; esac
 case "$token_type" in char|bpe) ;; *) log "Error: --token_type must be char or bpe, not '$token_type'"; exit 2 ;; esac
 
+# Killed (TERM, INT, HUP): stop the children (a job launcher, a trainer) with their process trees.
+# Long commands run in the background and are waited for, so the trap fires at once.
+kill_tree() {  # kill_tree <pid>: the children first, then the process
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+on_signal() {  # on_signal <exit code>
+  trap - TERM INT HUP
+  local c
+  for c in $(pgrep -P $$ 2>/dev/null); do kill_tree "$c"; done
+  log "killed; stopped the running stage's processes"
+  exit "$1"
+}
+trap 'on_signal 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 129' HUP
+
 stamps=exp/stamps
 mkdir -p "$stamps"
 # A stage is skipped when its stamp holds the same settings it would run with now.
@@ -259,7 +277,8 @@ train_model() {  # train_model <data-set> <exp-dir> [extra train options]
   ${train_cmd} "$dir/log/train.launch.log" "${launcher[@]}" --config "$train_config" --ngpu "$ngpu" \
     --train_dir "data/$set" --valid_dir "data/$valid_set" --token_list "$token_dir/tokens.txt" \
     --token_type "$token_type" $( [ "$token_type" = bpe ] && echo --bpe_model "$token_dir/bpe.model" ) \
-    --cmvn "data/$train_data/cmvn.ark" --exp_dir "$dir" --resume "$( $force && echo false || echo true)" "$@" || rc=$?
+    --cmvn "data/$train_data/cmvn.ark" --exp_dir "$dir" --resume "$( $force && echo false || echo true)" "$@" &
+  wait $! || rc=$?
   sleep 1.2   # tail -F polls once a second: let it print the last epoch
   pkill -P "$follower" 2>/dev/null || true
   wait "$follower" 2>/dev/null || true

@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -78,6 +79,31 @@ def config_digest(conf: dict) -> str:
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_LOCK = None   # held open for the life of the process: the kernel releases it when the process ends
+
+
+def lock_exp_dir(exp: Path) -> None:
+    """Refuse to train into ``exp`` while another live process trains there (``exp/.lock``, an
+    flock: a killed trainer's lock goes with it, so a stale file never blocks)."""
+    import fcntl
+
+    global _LOCK
+    f = open(exp / ".lock", "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise TrainingError(f"{exp}: in use by pid {holder} (a training is running there); wait for it, "
+                            f"stop it, or use another --exp_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    _LOCK = f
+
+
 def main(args) -> None:
     conf = load_config(args.config, args.finetune_config)
     if args.seed is not None:
@@ -87,6 +113,8 @@ def main(args) -> None:
     d = init_distributed(args.ngpu)
     exp = Path(args.exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
+    if d.is_main:
+        lock_exp_dir(exp)
     if d.is_main:
         fh = logging.FileHandler(exp / "train.log")
         fh.setFormatter(logging.Formatter(LOG_FORMAT))

@@ -27,6 +27,7 @@ Two forward modes (``set_mode(net, mode)``):
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,8 @@ def quantize_model(net: nn.Module, plan: QuantPlan, scales: dict | None = None) 
     from rsqasr.models.common import fold_batchnorm
 
     fold_batchnorm(net)  # as make_plan did before tracing
+    if scales is not None:
+        check_scales(plan, scales)
     scales = scales or {}
     wrapped = {}
     for lp in plan.quantized_layers():
@@ -233,6 +236,43 @@ def _frame_lengths_hook(frames: dict):
             t, lens = spec.out_len(t), spec.out_len(lens)
             frames.setdefault(t, lens)
     return hook
+
+
+def _positive_finite(v, where: str) -> None:
+    vals = v if isinstance(v, list) else [v]
+    if not vals or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in vals):
+        raise ValueError(f"{where}: a scale must be a number (or a list of numbers per channel), got {v!r}")
+    bad = [x for x in vals if not (np.isfinite(x) and x > 0)]
+    if bad:
+        raise ValueError(f"{where}: scales must be finite and > 0, got {bad[0]!r}")
+
+
+def check_scales(plan: QuantPlan, scales, source: str = "scales") -> None:
+    """Refuse scales that do not fit ``plan``: every quantized layer needs a positive finite
+    activation scale and weight scale(s) (one per output channel for a per-channel layer), and
+    nothing else may be there. Messages name ``source`` and the layer."""
+    if not isinstance(scales, dict):
+        raise ValueError(f"{source}: scales must be a mapping of layer name -> {{act, weight}}, "
+                         f"got {type(scales).__name__}")
+    want = {lp.name: lp for lp in plan.quantized_layers()}
+    missing = [n for n in want if n not in scales]
+    extra = [n for n in scales if n not in want]
+    if missing:
+        raise ValueError(f"{source}: no scales for layer(s) {', '.join(missing)} of the plan")
+    if extra:
+        raise ValueError(f"{source}: scales for layer(s) {', '.join(extra)} that the plan does not quantize")
+    for name, lp in want.items():
+        sc = scales[name]
+        if not isinstance(sc, dict) or "act" not in sc or "weight" not in sc:
+            raise ValueError(f"{source}: layer {name}: needs 'act' and 'weight' scales, got {sc!r}")
+        _positive_finite(sc["act"], f"{source}: layer {name}: act")
+        _positive_finite(sc["weight"], f"{source}: layer {name}: weight")
+        if isinstance(sc["act"], list):
+            raise ValueError(f"{source}: layer {name}: the activation scale is per tensor, got a list")
+        n_w = len(sc["weight"]) if isinstance(sc["weight"], list) else 1
+        if n_w not in (1, lp.cout) or (lp.per_channel is False and n_w != 1):
+            raise ValueError(f"{source}: layer {name}: {n_w} weight scales for {lp.cout} output channels "
+                             f"({'per channel' if lp.per_channel else 'per tensor'})")
 
 
 def quant_modules(net: nn.Module) -> dict[str, nn.Module]:
@@ -295,5 +335,16 @@ def save_quant(path: str | Path, plan: QuantPlan, scales: dict) -> None:
 
 
 def load_quant(path: str | Path) -> tuple[QuantPlan, dict]:
-    d = json.loads(Path(path).read_text())
-    return QuantPlan.from_dict(d["plan"]), d["scales"]
+    """The plan and scales of a quant.json; a malformed file is a ValueError naming it."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read quantization file: {e}") from e
+    if not isinstance(d, dict) or "plan" not in d or "scales" not in d:
+        raise ValueError(f"{path}: not a quantization file (a JSON object with 'plan' and 'scales')")
+    try:
+        plan = QuantPlan.from_dict(d["plan"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: bad plan: {e}") from e
+    check_scales(plan, d["scales"], str(path))
+    return plan, d["scales"]
