@@ -120,3 +120,21 @@ def test_speed_perturbation_and_combine(fake_aishell, tmp_path):
     assert len(read(data / "train_sp" / "text")) == 10
     p = run([str(REPO / "utils" / "combine_data.sh"), data / "x", data / "train", data / "train"], check=False)
     assert p.returncode == 1 and "duplicate utterance ids" in p.stderr
+
+
+def test_train_and_test_sharing_an_utterance_is_refused(fake_aishell, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    prep(fake_aishell, data)
+    validate = ["python", "-m", "rsqasr.bin.validate_data_dir", "--check_audio", "false"]
+    run([*validate, "--disjoint_from", f"{data / 'dev'} {data / 'test'}", data / "train"])
+    # copy the test set into train: the leak is named
+    leaky = tmp_path / "leaky"
+    shutil.copytree(data / "train", leaky)
+    for name in ("wav.scp", "text", "utt2spk"):
+        lines = read(leaky / name) + read(data / "test" / name)
+        (leaky / name).write_text("\n".join(sorted(lines)) + "\n", encoding="utf-8")
+    (leaky / "spk2utt").write_text((data / "train" / "spk2utt").read_text() + (data / "test" / "spk2utt").read_text())
+    p = run([*validate, "--disjoint_from", f"{data / 'dev'} {data / 'test'}", leaky], check=False)
+    assert p.returncode == 1 and "share 2 utterance id(s)" in p.stderr and str(data / "test" / "utt2spk") in p.stderr

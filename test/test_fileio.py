@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 
 import pytest
@@ -74,3 +75,18 @@ def test_fifo_is_written_through(tmp_path):
     reader.join(10)
     assert got == ["through the pipe\n"]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_dead_writers_temps_are_removed(tmp_path):
+    from rsqasr.utils.fileio import remove_dead_temps
+
+    out = tmp_path / "raw_fbank.1.ark"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".raw_fbank.1.ark.{dead.pid}.tmp"
+    live = tmp_path / f".raw_fbank.1.ark.{os.getppid()}.tmp"
+    other = tmp_path / f".raw_fbank.2.ark.{dead.pid}.tmp"
+    for p in (stale, live, other):
+        p.write_text("x")
+    assert remove_dead_temps(out) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()

@@ -143,8 +143,10 @@ trap 'on_signal 129' HUP
 stamps=exp/stamps
 mkdir -p "$stamps"
 # A stage is skipped when its stamp holds the same settings it would run with now.
-stage_is_done() {  # stage_is_done <name> <settings>
-  ! $force && [ -f "$stamps/$1.done" ] && [ "$(cat "$stamps/$1.done")" = "$2" ]
+stage_is_done() {  # stage_is_done <name> <settings>; --force true removes the stamp first, so a
+  # forced run that is killed leaves the stage undone rather than marked with the old settings
+  if $force; then rm -f "$stamps/$1.done"; return 1; fi
+  [ -f "$stamps/$1.done" ] && [ "$(cat "$stamps/$1.done")" = "$2" ]
 }
 mark_done() {  # mark_done <name> <settings>
   printf '%s' "$2" > "$stamps/$1.done.tmp" && mv "$stamps/$1.done.tmp" "$stamps/$1.done"
@@ -238,6 +240,8 @@ if run_stage 2; then
     log "Stage 2: features already done; skipping"
   else
     log "Stage 2: features, CMVN and tokens"
+    others=""; for s in $valid_set $test_sets; do [ "$s" = "$train_set" ] || others+=" data/$s"; done
+    python -m rsqasr.bin.validate_data_dir --check_audio false --disjoint_from "$others" "data/$train_set"
     if $speed_perturb; then
       for f in 0.9 1.1; do utils/perturb_data_dir_speed.sh $f "data/$train_set" "data/${train_set}_sp$f"; done
       utils/combine_data.sh "data/$train_data" "data/$train_set" "data/${train_set}_sp0.9" "data/${train_set}_sp1.1"

@@ -24,7 +24,7 @@ from rsqasr.bin._cli import make_parser, run
 from rsqasr.data.audio import AudioError, read_wav_entry
 from rsqasr.data.datadir import read_kv
 from rsqasr.features.fbank import compute_fbank, fbank_options
-from rsqasr.utils.fileio import atomic_open, replaceable
+from rsqasr.utils.fileio import atomic_open, remove_dead_temps, replaceable
 from rsqasr.utils.log import progress_enabled
 
 
@@ -38,6 +38,8 @@ def main(args) -> None:
                          "so it must be a regular file")
     out_ark.parent.mkdir(parents=True, exist_ok=True)
     out_scp.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*remove_dead_temps(out_ark), *remove_dead_temps(out_scp)]:
+        logging.info("removed %s, left by a killed run", stale)
     tmp_ark = out_ark.with_name(f".{out_ark.name}.{os.getpid()}.tmp")
     tmp_scp = out_scp.with_name(f".{out_scp.name}.{os.getpid()}.tmp")
     num_frames: dict[str, int] = {}

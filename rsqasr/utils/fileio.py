@@ -75,6 +75,33 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise
 
 
+def remove_dead_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove ``.<name>.<pid>.tmp`` files beside ``path`` whose writer (pid) is no longer alive:
+    what a SIGKILLed writer leaves behind. Returns what was removed."""
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}."
+    if not path.parent.is_dir():
+        return removed
+    for p in path.parent.iterdir():
+        if not (p.name.startswith(prefix) and p.name.endswith(".tmp")):
+            continue
+        pid = p.name[len(prefix):-len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                      # its writer is still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue                      # alive, another user's
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_open(path, "w") as f:
