@@ -344,7 +344,7 @@ def read_model(path: str | Path) -> ModelFile:
         if op >= len(LAYER_OPS) or scheme >= len(SCHEMES) or out >= len(OUTS):
             _fail(path, f"{where}: op/scheme/out code {op}/{scheme}/{out} unknown")
         if not (1 <= cin <= 1 << 20 and 1 <= cout <= 1 << 20 and 1 <= k <= 4096 and stride in (1, 2)
-                and groups >= 1 and cin % groups == 0 and cout % groups == 0 and 0 <= pl < 65536 and 0 <= pr < 65536):
+                and groups >= 1 and cin % groups == 0 and cout % groups == 0 and 0 <= pl < k and 0 <= pr < k):
             _fail(path, f"{where}: shape cin={cin} cout={cout} k={k} stride={stride} groups={groups} "
                         f"pads={pl},{pr} invalid")
         sch = SCHEMES[scheme]

@@ -354,3 +354,28 @@ def test_outputs_never_replace_a_device_node(exported, exp_dir, feats_dir, tmp_p
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink() and target.read_text().startswith("utt0")
+
+
+@pytest.mark.parametrize("target", ["host", "asan"])
+def test_model_header_checked_before_reading(exported, feats_dir, tmp_path, target):
+    """What is allocated is decided by a checked header and the file's own size: a device, a FIFO,
+    a header declaring a huge size and pads beyond k-1 are refused at once."""
+    binary = {"host": HOST, "asan": ASAN}[target]
+    good, _ = exported[("dfsmn", "wino")]
+    scp = feats_dir / "feats.scp"
+    _run_fail(["/dev/zero", scp], "/dev/zero", "not a regular file", binary=binary)
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    _run_fail([fifo, scp], "not a regular file", binary=binary)        # must not block
+    huge = _patched(good, tmp_path / "huge.rsq", True, o16=struct.pack("<Q", 1 << 40))
+    _run_fail([huge, scp], "huge.rsq", "header declares 1099511627776 bytes", binary=binary)
+    # a conv padded by 65535 frames, with every checksum valid
+    conf, variant = TINY_DFSMN, "wino"
+    im = _intmodel(conf, variant)
+    layer = next(lp for lp in im.plan.layers.values() if lp.k > 1)
+    layer.pad_left = 65535
+    padded = tmp_path / "pad.rsq"
+    write_model(padded, im, TOKENS, "char", np.zeros(DIM, np.float32), np.ones(DIM, np.float32), {})
+    _run_fail([padded, scp], "pad.rsq", f"pads 65535/{layer.pad_right} invalid", binary=binary)
+    with pytest.raises(ModelFormatError, match="pads=65535"):
+        read_model(padded)

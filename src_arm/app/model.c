@@ -3,10 +3,13 @@
  * in DATA and value range, and the graph (inputs, layouts, channels, int8 scales) before
  * anything runs. Little-endian fields are read with memcpy (no unaligned access). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rsqm.h"
 
@@ -243,7 +246,7 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
     }
     if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
         L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
-        L->cout % L->groups || L->pad_l < 0 || L->pad_l >= 65536 || L->pad_r < 0 || L->pad_r >= 65536) {
+        L->cout % L->groups || L->pad_l < 0 || L->pad_l >= L->k || L->pad_r < 0 || L->pad_r >= L->k) {
       rsqm_seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
                   i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
       return 1;
@@ -560,40 +563,74 @@ fail:
   return 1;
 }
 
+/* Files larger than this are refused before anything is allocated (the paper-size models are
+ * ~20-70 MB). */
+#define RSQM_MAX_FILE ((uint64_t)1 << 31)
+
 int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* O_NONBLOCK: a FIFO given as the model must not block the open; it is refused below */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     rsqm_seterr(err, errlen, "cannot open: %s", strerror(errno));
     return 1;
   }
-  uint8_t *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n == cap) {
-      size_t nc = cap ? cap * 2 : (size_t)1 << 20;
-      uint8_t *nb = nc > cap ? realloc(buf, nc) : NULL;
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        rsqm_seterr(err, errlen, "out of memory reading the file");
-        return 1;
-      }
-      buf = nb;
-      cap = nc;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    rsqm_seterr(err, errlen, "read error");
+  struct stat st;
+  if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    close(fd);
+    rsqm_seterr(err, errlen, "not a regular file");
     return 1;
   }
-  int rc = rsqm_load_memory(buf, n, out, err, errlen);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    rsqm_seterr(err, errlen, "cannot open: %s", strerror(errno));
+    return 1;
+  }
+  /* the header first: its magic, version, checksum and declared size decide what is allocated */
+  uint8_t head[HEADER_SIZE];
+  const size_t hn = fread(head, 1, HEADER_SIZE, f);
+  if (hn < HEADER_SIZE || memcmp(head, "RSQMODEL", 8)) {
+    fclose(f);
+    if (hn >= 8 && memcmp(head, "RSQMODEL", 8)) rsqm_seterr(err, errlen, "not an rsqasr model file (bad magic)");
+    else rsqm_seterr(err, errlen, "truncated: %zu bytes, the header alone is %u", hn, HEADER_SIZE);
+    return 1;
+  }
+  const uint64_t fsize = rd64(head + 16);
+  if (rd32(head + 8) != RSQM_VERSION || rsqm_crc32(head, 60) != rd32(head + 60) ||
+      fsize != (uint64_t)st.st_size || fsize > RSQM_MAX_FILE) {
+    fclose(f);
+    /* the in-memory checks give the precise message for a bad version, checksum or size */
+    if (fsize > RSQM_MAX_FILE && rd32(head + 8) == RSQM_VERSION && rsqm_crc32(head, 60) == rd32(head + 60)) {
+      rsqm_seterr(err, errlen, "header declares %llu bytes, more than the %llu this reader accepts",
+                  (unsigned long long)fsize, (unsigned long long)RSQM_MAX_FILE);
+      return 1;
+    }
+    if (fsize != (uint64_t)st.st_size && rd32(head + 8) == RSQM_VERSION && rsqm_crc32(head, 60) == rd32(head + 60)) {
+      rsqm_seterr(err, errlen, "file has %llu bytes, its header says %llu (truncated or padded)",
+                  (unsigned long long)st.st_size, (unsigned long long)fsize);
+      return 1;
+    }
+    rsqm_load_memory(head, HEADER_SIZE, out, err, errlen); /* sets the version / checksum message */
+    return 1;
+  }
+  uint8_t *buf = malloc((size_t)fsize);
+  if (!buf) {
+    fclose(f);
+    rsqm_seterr(err, errlen, "out of memory reading %llu bytes", (unsigned long long)fsize);
+    return 1;
+  }
+  memcpy(buf, head, HEADER_SIZE);
+  const size_t want = (size_t)fsize - HEADER_SIZE;
+  const size_t got = fread(buf + HEADER_SIZE, 1, want, f);
+  const int bad = ferror(f);
+  fclose(f);
+  if (bad || got != want) {
+    free(buf);
+    rsqm_seterr(err, errlen, bad ? "read error" : "truncated while reading");
+    return 1;
+  }
+  int rc = rsqm_load_memory(buf, (size_t)fsize, out, err, errlen);
   free(buf);
   return rc;
 }

@@ -24,6 +24,7 @@ void rsq_conv1d_f32_destroy(rsq_conv1d_f32 *op) {
 
 rsq_status rsq_conv1d_f32_create(const rsq_conv1d_f32_desc *d, rsq_conv1d_f32 **out) {
   static const char *who = "rsq_conv1d_f32_create";
+  if (out) *out = NULL;
   if (!d || !out || !d->weight) {
     rsq_set_error("%s: null pointer (desc, out, weight are required)", who);
     return RSQ_ERR_NULL;
@@ -35,7 +36,7 @@ rsq_status rsq_conv1d_f32_create(const rsq_conv1d_f32_desc *d, rsq_conv1d_f32 **
     return RSQ_ERR_SHAPE;
   }
   if (p->k < 1 || p->k > 4096 || (p->stride != 1 && p->stride != 2) || p->pad_left < 0 ||
-      p->pad_right < 0 || p->pad_left > 65536 || p->pad_right > 65536) {
+      p->pad_right < 0 || p->pad_left >= p->k || p->pad_right >= p->k) {
     rsq_set_error("%s: k = %d, stride = %d, pads = %d/%d invalid", who, p->k, p->stride,
                   p->pad_left, p->pad_right);
     return RSQ_ERR_PARAM;

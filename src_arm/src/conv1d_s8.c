@@ -53,8 +53,8 @@ static rsq_status check_shape(const rsq_conv1d_params *p, const char *who) {
     rsq_set_error("%s: stride = %d must be 1 or 2", who, p->stride);
     return RSQ_ERR_PARAM;
   }
-  if (p->pad_left < 0 || p->pad_right < 0 || p->pad_left > 65536 || p->pad_right > 65536) {
-    rsq_set_error("%s: pads %d/%d must be in [0, 65536]", who, p->pad_left, p->pad_right);
+  if (p->pad_left < 0 || p->pad_right < 0 || p->pad_left >= p->k || p->pad_right >= p->k) {
+    rsq_set_error("%s: pads %d/%d must be in [0, k-1] (k = %d)", who, p->pad_left, p->pad_right, p->k);
     return RSQ_ERR_PARAM;
   }
   return RSQ_OK;
@@ -108,6 +108,7 @@ rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op) { return op ? op->impl : RS
 
 rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out) {
   static const char *who = "rsq_conv1d_s8_create";
+  if (out) *out = NULL;
   if (!d || !out || !d->weight || !d->multiplier || !d->shift) {
     rsq_set_error("%s: null pointer (desc, out, weight, multiplier and shift are required)", who);
     return RSQ_ERR_NULL;
@@ -174,9 +175,16 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
     if (b > maxbias) maxbias = b;
   }
   /* int32 accumulators (reference, NEON, AVX2 offsets, Winograd intermediates) cannot overflow */
-  if ((int64_t)8 * p->k * p->cin * d->in_absmax * (wmax > 0 ? wmax : 1) + maxbias > INT32_MAX) {
-    rsq_set_error("%s: k*cin*|x|*|w| too large for int32 accumulation (k=%d cin=%d)", who, p->k,
-                  p->cin);
+  /* rsq.h: 8*k*cin*in_absmax*max|w| + max|bias| <= INT32_MAX */
+  const int64_t sum_bound = (int64_t)8 * p->k * p->cin * d->in_absmax * (wmax > 0 ? wmax : 1);
+  if (sum_bound > INT32_MAX) {
+    rsq_set_error("%s: 8*k*cin*|x|*|w| = %lld too large for int32 accumulation (k=%d cin=%d)", who,
+                  (long long)sum_bound, p->k, p->cin);
+    return RSQ_ERR_PARAM;
+  }
+  if (sum_bound + maxbias > INT32_MAX) {
+    rsq_set_error("%s: |bias| up to %lld too large: 8*k*cin*|x|*|w| + max|bias| = %lld exceeds INT32_MAX", who,
+                  (long long)maxbias, (long long)(sum_bound + maxbias));
     return RSQ_ERR_PARAM;
   }
   rsq_impl impl = d->impl;

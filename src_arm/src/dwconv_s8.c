@@ -41,6 +41,7 @@ rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op) { return op ? op->impl 
 
 rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8 **out) {
   static const char *who = "rsq_dwconv1d_s8_create";
+  if (out) *out = NULL;
   if (!d || !out || !d->weight || !d->multiplier || !d->shift) {
     rsq_set_error("%s: null pointer (desc, out, weight, multiplier and shift are required)", who);
     return RSQ_ERR_NULL;
@@ -54,8 +55,8 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     rsq_set_error("%s: k = %d must be in [1, 64]", who, d->k);
     return RSQ_ERR_PARAM;
   }
-  if (d->pad_left < 0 || d->pad_right < 0 || d->pad_left > 65536 || d->pad_right > 65536) {
-    rsq_set_error("%s: pads %d/%d must be in [0, 65536]", who, d->pad_left, d->pad_right);
+  if (d->pad_left < 0 || d->pad_right < 0 || d->pad_left >= d->k || d->pad_right >= d->k) {
+    rsq_set_error("%s: pads %d/%d must be in [0, k-1] (k = %d)", who, d->pad_left, d->pad_right, d->k);
     return RSQ_ERR_PARAM;
   }
   if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_AVX2) {

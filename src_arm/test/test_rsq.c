@@ -417,12 +417,12 @@ static void test_api(void) {
   do {                                                                                  \
     d = good;                                                                           \
     mod;                                                                                \
-    op = NULL;                                                                          \
+    op = (rsq_conv1d_s8 *)&d; /* not NULL: a failed create must set *op to NULL */      \
     rsq_status st_ = rsq_conv1d_s8_create(&d, &op);                                    \
     CHECK(st_ == (want), "%s: got %d (%s) want %d", #mod, st_, rsq_last_error(), want); \
     CHECK(st_ != RSQ_OK || op != NULL, "op null");                                      \
-    CHECK(st_ == RSQ_OK || (op == NULL && rsq_last_error()[0]), "no message/op set");   \
-    rsq_conv1d_s8_destroy(op);                                                          \
+    CHECK(st_ == RSQ_OK || (op == NULL && rsq_last_error()[0]), "%s: no message or *op not NULL", #mod); \
+    if (op != (rsq_conv1d_s8 *)&d) rsq_conv1d_s8_destroy(op);                           \
   } while (0)
   EXPECT_CREATE((void)0, RSQ_OK);
   EXPECT_CREATE(d.shape.k = 0, RSQ_ERR_PARAM);
@@ -433,6 +433,9 @@ static void test_api(void) {
   EXPECT_CREATE(d.shape.stride = 3, RSQ_ERR_PARAM);
   EXPECT_CREATE(d.shape.stride = 0, RSQ_ERR_PARAM);
   EXPECT_CREATE(d.shape.pad_left = -1, RSQ_ERR_PARAM);
+  EXPECT_CREATE(d.shape.pad_left = 3, RSQ_ERR_PARAM);   /* pads must be < k (rsq.h) */
+  EXPECT_CREATE(d.shape.pad_right = 65536, RSQ_ERR_PARAM);
+  EXPECT_CREATE((d.shape.pad_left = 2, d.shape.pad_right = 2), RSQ_OK);
   EXPECT_CREATE(d.weight = NULL, RSQ_ERR_NULL);
   EXPECT_CREATE(d.multiplier = NULL, RSQ_ERR_NULL);
   EXPECT_CREATE(d.shift = NULL, RSQ_ERR_NULL);

@@ -101,7 +101,10 @@ typedef struct rsq_conv1d_s8_desc {
   int32_t in_absmax;          /* caller guarantees |x| <= in_absmax (1..127); the run
                                  functions check it. <= 63 required for Winograd. */
   const int8_t *weight;       /* [cout][cin][k], values in [-127,127] ([-42,42] for Winograd) */
-  const int32_t *bias;        /* [cout] or NULL (zero) */
+  const int32_t *bias;        /* [cout] or NULL (zero); with the weights and inputs it must keep
+                                 every accumulator in int32: 8*k*cin*in_absmax*max|w| + max|bias|
+                                 <= INT32_MAX (8: headroom of the Winograd transforms and of the
+                                 AVX2 offset arithmetic), else RSQ_ERR_PARAM */
   const int32_t *multiplier;  /* [cout], each in [2^30, 2^31)   (per-tensor: all equal) */
   const int32_t *shift;       /* [cout], each in [-31, 31] */
   int32_t out_min, out_max;   /* -127 <= out_min <= out_max <= 127 */
@@ -129,7 +132,7 @@ typedef struct rsq_dwconv1d_s8 rsq_dwconv1d_s8;
 typedef struct rsq_dwconv1d_s8_desc {
   int32_t channels;           /* >= 1 */
   int32_t k;                  /* 1..64 */
-  int32_t pad_left, pad_right;/* 0..65536 */
+  int32_t pad_left, pad_right;/* 0..k-1 */
   rsq_impl impl;              /* AUTO, REF or NEON (AVX2: UNSUPPORTED) */
   const int8_t *weight;       /* [channels][k], values in [-127, 127] */
   const int32_t *bias;        /* [channels] or NULL; |bias| <= 2^31 - 1 - k*127*127 */
