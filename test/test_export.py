@@ -379,3 +379,29 @@ def test_model_header_checked_before_reading(exported, feats_dir, tmp_path, targ
     _run_fail([padded, scp], "pad.rsq", f"pads 65535/{layer.pad_right} invalid", binary=binary)
     with pytest.raises(ModelFormatError, match="pads=65535"):
         read_model(padded)
+
+
+def test_nonfinite_features_are_counted_and_skipped(exported, exp_dir, feats_dir, tmp_path):
+    """Kaldi style: an utterance with NaN/Inf features gets a warning and an empty hypothesis, the
+    others are decoded, the summary counts it; rsq-decode and the Python decode agree."""
+    rng = np.random.default_rng(1)
+    scp = tmp_path / "nan.scp"
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path}/nan.ark,{scp}") as w:
+        w["a_good"] = rng.standard_normal((40, DIM)).astype(np.float32)
+        bad = rng.standard_normal((40, DIM)).astype(np.float32)
+        bad[3, 5], bad[7, 1] = np.nan, np.inf
+        w["b_bad"] = bad
+    path, _ = exported[("dfsmn", "wino")]
+    proc = subprocess.run([str(_need(HOST)), str(path), str(scp), str(tmp_path / "hyp.txt")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'b_bad'" in proc.stderr and "2 NaN/Inf feature values" in proc.stderr
+    assert "1 with NaN/Inf features" in proc.stderr
+    lines = (tmp_path / "hyp.txt").read_text().splitlines()
+    assert [l.split()[0] for l in lines] == ["a_good", "b_bad"] and lines[1] == "b_bad"
+    from rsqasr.bin import decode
+
+    decode.run(decode.main, decode.get_parser(), ["--exp_dir", str(exp_dir), "--model", "model.pth",
+                                                  "--feats_scp", str(scp), "--out", str(tmp_path / "py.txt")])
+    py = (tmp_path / "py.txt").read_text().splitlines()
+    assert [l.split()[0] for l in py] == ["a_good", "b_bad"] and py[1] == "b_bad"

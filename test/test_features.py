@@ -121,3 +121,21 @@ def test_bpe_token_list(tmp_path):
     assert tokens[:2] == ["<blank>", "<unk>"] and len(tokens) == 30 + 1  # 30 pieces incl. <unk>, plus <blank>
     assert len(set(tokens)) == len(tokens)
     assert (tmp_path / "bpe/bpe.model").is_file()
+
+
+def test_truncated_wav_is_warned_and_counted(fake_aishell, tmp_path):
+    data = tmp_path / "data"
+    prep(fake_aishell, data)
+    lines = (data / "train/wav.scp").read_text().splitlines()
+    utt, wav = lines[1].split()
+    cut = tmp_path / "cut.wav"
+    blob = open(wav, "rb").read()
+    cut.write_bytes(blob[: len(blob) - 3000])        # the header still declares the full data chunk
+    lines[1] = f"{utt} {cut}"
+    scp = tmp_path / "wav.scp"
+    scp.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "fbank"
+    p = run(["python", "-m", "rsqasr.bin.compute_fbank", "--wav_scp", scp, "--out_ark", out / "raw.ark",
+             "--out_scp", out / "raw.scp"])
+    assert f"{scp}:2: '{utt}': {cut} is truncated" in p.stderr and "1 of 5 wav files truncated" in p.stderr
+    assert len(dict(kaldiio.load_scp_sequential(str(out / "raw.scp")))) == 5

@@ -21,7 +21,7 @@ import kaldiio
 from tqdm import tqdm
 
 from rsqasr.bin._cli import make_parser, run
-from rsqasr.data.audio import AudioError, read_wav_entry
+from rsqasr.data.audio import AudioError, read_wav_entry, wav_truncation
 from rsqasr.data.datadir import read_kv
 from rsqasr.features.fbank import compute_fbank, fbank_options
 from rsqasr.utils.fileio import atomic_open, remove_dead_temps, replaceable
@@ -43,12 +43,18 @@ def main(args) -> None:
     tmp_ark = out_ark.with_name(f".{out_ark.name}.{os.getpid()}.tmp")
     tmp_scp = out_scp.with_name(f".{out_scp.name}.{os.getpid()}.tmp")
     num_frames: dict[str, int] = {}
-    t0, audio_sec = time.time(), 0.0
+    t0, audio_sec, truncated = time.time(), 0.0, 0
     try:
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
             keys = list(entries)
             for i, utt in enumerate(tqdm(keys, disable=not progress_enabled(), desc=wav_scp.name, unit="utt")):
                 samples = read_wav_entry(entries[utt], where=f"{wav_scp}:{i + 1}", sample_rate=args.sample_rate)
+                cut = wav_truncation(entries[utt])
+                if cut:   # Kaldi style: warn and count, use what is there
+                    truncated += 1
+                    logging.warning("%s:%d: '%s': %s is truncated: its data chunk declares %d bytes, the file "
+                                    "holds %d; using the %d samples present", wav_scp, i + 1, utt, entries[utt].strip(),
+                                    cut[0], cut[1], len(samples))
                 feats = compute_fbank(samples, opts)
                 if feats.shape[0] == 0:
                     raise AudioError(f"{wav_scp}:{i + 1}: '{utt}' is shorter than one frame ({len(samples)} samples)")
@@ -69,6 +75,8 @@ def main(args) -> None:
         for p in (tmp_ark, tmp_scp):
             if os.path.exists(p):
                 os.unlink(p)
+    if truncated:
+        logging.warning("%s: %d of %d wav files truncated (see the warnings above)", wav_scp, truncated, len(num_frames))
     dt = time.time() - t0
     logging.info("%s: %d utterances, %.1f s of audio in %.1f s (%.0fx real time)", wav_scp, len(num_frames),
                  audio_sec, dt, audio_sec / max(dt, 1e-9))

@@ -61,6 +61,14 @@ def main(args) -> None:
                                f"the model takes dimension {conf['input_dim']}")
         items.append((utt, np.asarray(mat, np.float32)))
     hyps: dict[str, str] = {}
+    bad = [u for u, m in items if not np.isfinite(m).all()]
+    for u in bad:   # Kaldi style: warn, count, give the utterance an empty hypothesis, go on
+        n = int((~np.isfinite(dict(items)[u])).sum())
+        logging.warning("%s: '%s' has %d NaN/Inf feature values; skipped (empty hypothesis)", feats_scp, u, n)
+        hyps[u] = ""
+    if bad:
+        logging.warning("%s: %d of %d utterances skipped for NaN/Inf features", feats_scp, len(bad), len(items))
+        items = [(u, m) for u, m in items if u not in hyps]
     short = 0
     t0, frames = time.time(), 0
     order = sorted(range(len(items)), key=lambda i: items[i][1].shape[0])

@@ -51,3 +51,29 @@ def read_wav_entry(entry: str, where: str, sample_rate: int = 16000) -> np.ndarr
     if frames == 0:
         raise AudioError(f"{where}: {name} has no samples")
     return np.asarray(data, dtype=np.int16)
+
+
+def wav_truncation(entry: str) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of the data chunk of a RIFF/WAVE file whose data chunk is cut
+    short (the header promises more than the file holds; libsndfile then reads what is there
+    without a word), else None. Pipes and non-RIFF files are not checked."""
+    entry = entry.strip()
+    if entry.endswith("|") or not os.path.isfile(entry):
+        return None
+    size = os.path.getsize(entry)
+    with open(entry, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            cid, n = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"data":
+                present = size - (pos + 8)
+                if n == 0xFFFFFFFF or n <= present:   # 0xFFFFFFFF: a streamed wav of unknown length
+                    return None
+                return n, present
+            pos += 8 + n + (n & 1)
+    return None

@@ -17,6 +17,7 @@
  * renamed over: as root, a rename onto /dev/null would make it a regular file for the machine. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,7 +200,7 @@ int main(int argc, char **argv) {
 
   feat_file cur = {NULL, NULL};
   long long frames_total = 0;
-  int32_t n_utts = 0, n_short = 0;
+  int32_t n_utts = 0, n_short = 0, n_bad = 0;
   double t_net = 0;
   for (int32_t u = 0;; u++) {
     char *key = NULL;
@@ -230,6 +231,18 @@ int main(int argc, char **argv) {
     }
     if (rows == 0) die("%s: empty utterance (0 frames)", where);
     if (cols != m->dim) die("%s: features of dimension %d; the model %s takes %d", where, cols, model_path, m->dim);
+    int64_t n_nonfinite = 0;
+    for (int64_t i = 0; i < (int64_t)rows * cols; i++) n_nonfinite += !isfinite(feats[i]);
+    if (n_nonfinite) { /* Kaldi style: warn, count, empty hypothesis, go on */
+      fprintf(stderr, "%s: warning: %s has %lld NaN/Inf feature values; skipped (empty hypothesis)\n", prog, where,
+              (long long)n_nonfinite);
+      n_bad++;
+      n_utts++;
+      fprintf(out, "%s\n", key);
+      free(feats);
+      free(key);
+      continue;
+    }
     double t0 = now_s();
     float *logits = NULL;
     int32_t t_out = 0;
@@ -281,9 +294,9 @@ int main(int argc, char **argv) {
   }
   const double audio = (double)frames_total / 100.0;
   fprintf(stderr,
-          "%s: %d utterances (%d too short), %.2f s of audio (10 ms frames), %.3f s in the network, RTF %.4f, "
+          "%s: %d utterances (%d too short, %d with NaN/Inf features), %.2f s of audio (10 ms frames), %.3f s in the network, RTF %.4f, "
           "%.2f ms per utterance of 600 frames (threads %d)\n",
-          prog, n_utts, n_short, audio, t_net, audio > 0 ? t_net / audio : 0.0,
+          prog, n_utts, n_short, n_bad, audio, t_net, audio > 0 ? t_net / audio : 0.0,
           frames_total > 0 ? 1e3 * t_net * 600.0 / (double)frames_total : 0.0, threads);
   rsqm_scp_free(ents, nent);
   rsqm_free(m);
