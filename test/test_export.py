@@ -405,3 +405,16 @@ def test_nonfinite_features_are_counted_and_skipped(exported, exp_dir, feats_dir
                                                   "--feats_scp", str(scp), "--out", str(tmp_path / "py.txt")])
     py = (tmp_path / "py.txt").read_text().splitlines()
     assert [l.split()[0] for l in py] == ["a_good", "b_bad"] and py[1] == "b_bad"
+
+
+def test_scp_with_tabs_and_an_ark_named_otherwise(exported, feats_dir, tmp_path):
+    path, _ = exported[("dfsmn", "wino")]
+    lines = (feats_dir / "feats.scp").read_text().splitlines()
+    tabbed = tmp_path / "tab.scp"
+    tabbed.write_text("".join(l.replace(" ", "\t", 1) + "\n" for l in lines))
+    proc = subprocess.run([str(_need(HOST)), str(path), str(tabbed)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == len(lines), proc.stderr
+    renamed = tmp_path / "feats.bin"
+    shutil.copyfile(feats_dir / "feats.ark", renamed)
+    _run_fail([path, renamed], "feats.bin", "a Kaldi ark, not an scp?")

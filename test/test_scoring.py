@@ -150,3 +150,14 @@ def test_compare_hyps_counts_and_rejects_other_utterances(tmp_path):
     p = run([*cmd, "--a", tmp_path / "a", "--b", tmp_path / "c"], check=False)
     assert p.returncode == 1 and "different utterances" in p.stderr
     assert out.read_bytes() == before  # the earlier result is left as it was
+
+
+def test_score_refuses_empty_or_non_utf8_files(tmp_path):
+    ref, hyp = tmp_path / "ref", tmp_path / "hyp"
+    ref.write_text("u1 你好\n", encoding="utf-8")
+    hyp.write_text("", encoding="utf-8")
+    p = run(["python", "-m", "rsqasr.bin.score", "--ref", ref, "--hyp", hyp, "--dir", tmp_path / "out"], check=False)
+    assert p.returncode == 1 and f"{hyp}: empty" in p.stderr and "Traceback" not in p.stderr
+    hyp.write_bytes("u1 你好\n".encode("gbk"))
+    p = run(["python", "-m", "rsqasr.bin.score", "--ref", ref, "--hyp", hyp, "--dir", tmp_path / "out"], check=False)
+    assert p.returncode == 1 and f"{hyp}:1: not UTF-8" in p.stderr and "Traceback" not in p.stderr

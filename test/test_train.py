@@ -309,3 +309,11 @@ def test_killed_recipe_stops_its_trainer(corpus, tmp_path):
 def _pids(needle: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", needle], stdout=subprocess.PIPE, text=True).stdout
     return [int(x) for x in out.split()]
+
+
+def test_missing_init_checkpoint_writes_nothing(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    p = run(train_cmd(corpus, write_conf(tmp_path / "c.yaml"), exp, "--init_checkpoint", tmp_path / "nope.pth"),
+            check=False)
+    assert p.returncode == 1 and "nope.pth: --init_checkpoint not found" in p.stderr and "Traceback" not in p.stderr
+    assert not exp.exists()

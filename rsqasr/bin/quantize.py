@@ -29,6 +29,8 @@ def main(args) -> None:
     plan = make_plan(model.net, kind=args.plan, quantize_classifier=args.quantize_classifier == "true",
                      depthwise=args.depthwise)
     t0 = time.time()
+    if args.calib_utts < 1:
+        raise ValueError(f"--calib_utts must be >= 1, got {args.calib_utts}")
     batches = calibration_batches(model, args.calib_dir, args.calib_utts, seed=args.seed)
     scales = calibrate(model.net, plan, batches, method=args.method, progress=progress_enabled())
     out = Path(args.out)

@@ -30,6 +30,9 @@ def chars(text: str) -> list[str]:
 def main(args) -> None:
     refs = read_kv(args.ref)
     hyps = read_kv(args.hyp, allow_empty_value=True)
+    for path, d in ((args.ref, refs), (args.hyp, hyps)):
+        if not d:
+            raise DataDirError(f"{path}: empty: nothing to score (the decoders write one line per utterance)")
     extra = [u for u in hyps if u not in refs]
     if extra:
         raise DataDirError(f"{args.hyp}: {len(extra)} utterances not in {args.ref} (e.g. {extra[0]})")

@@ -110,6 +110,8 @@ def main(args) -> None:
         conf["train"]["seed"] = args.seed
     if args.rsq_beta is not None:
         conf["rsq"]["beta"] = args.rsq_beta
+    if args.init_checkpoint and not Path(args.init_checkpoint).is_file():   # before anything is written
+        raise FileNotFoundError(f"{args.init_checkpoint}: --init_checkpoint not found")
     d = init_distributed(args.ngpu)
     exp = Path(args.exp_dir)
     exp.mkdir(parents=True, exist_ok=True)

@@ -45,16 +45,23 @@ def read_transcript(path: Path) -> dict[str, str]:
     except OSError as e:
         raise DataDirError(f"{path}: cannot open transcript: {e.strerror}") from e
     with f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue  # blank lines carry nothing; AISHELL has none
-            if len(parts) == 1:
-                raise DataDirError(f"{path}:{lineno}: utterance '{parts[0]}' has no text")
-            if parts[0] in out:
-                raise DataDirError(f"{path}:{lineno}: duplicate utterance id '{parts[0]}'")
-            out[parts[0]] = "".join(parts[1:])
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                _transcript_line(path, lineno, line, out)
+        except UnicodeDecodeError as e:
+            raise DataDirError(f"{path}: not UTF-8 text near line {lineno + 1} ({e.reason})") from e
     return out
+
+
+def _transcript_line(path: Path, lineno: int, line: str, out: dict[str, str]) -> None:
+    parts = line.split()
+    if parts:   # blank lines carry nothing; AISHELL has none
+        if len(parts) == 1:
+            raise DataDirError(f"{path}:{lineno}: utterance '{parts[0]}' has no text")
+        if parts[0] in out:
+            raise DataDirError(f"{path}:{lineno}: duplicate utterance id '{parts[0]}'")
+        out[parts[0]] = "".join(parts[1:])
 
 
 def check_wav(path: Path, sample_rate: int = 16000) -> None:

@@ -31,17 +31,21 @@ def sort_key(key: str) -> bytes:
 
 
 def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[str, str]:
-    """Read a ``<key> <value>`` file into an ordered dict; duplicate keys and lines without a
-    value are errors that name ``path:line``."""
+    """Read a ``<key> <value>`` file into an ordered dict; duplicate keys, lines without a value
+    and bytes that are not UTF-8 are errors that name ``path:line``."""
     path = Path(path)
     out: dict[str, str] = {}
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, "rb")
     except OSError as e:
         raise DataDirError(f"{path}: cannot open: {e.strerror}") from e
     with f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n") if raw.endswith(b"\r\n") else raw.decode("utf-8").rstrip("\n")
+            except UnicodeDecodeError as e:
+                raise DataDirError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                                   f"{e.start + 1})") from e
             if not line.strip():
                 raise DataDirError(f"{path}:{lineno}: empty line")
             parts = line.split(maxsplit=1)

@@ -170,23 +170,30 @@ int rsqm_scp_read(const char *scp, rsqm_scp_entry **entries, int32_t *n, char *e
   int rc = 0;
   while ((got = getline(&line, &lcap, f)) >= 0) {
     lineno++;
-    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r' || line[got - 1] == ' ')) line[--got] = 0;
+    while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r' || line[got - 1] == ' ' ||
+                       line[got - 1] == '\t'))
+      line[--got] = 0;
     if (got == 0) continue;
     if ((size_t)got != strlen(line)) {
-      rsqm_seterr(err, errlen, "line %d: NUL byte", lineno);
+      if (lineno == 1)
+        rsqm_seterr(err, errlen, "line 1: binary data (NUL byte): a Kaldi ark, not an scp? features are read as an "
+                    "ark only when the file name ends in .ark");
+      else
+        rsqm_seterr(err, errlen, "line %d: NUL byte", lineno);
       rc = 1;
       break;
     }
-    char *sp = strchr(line, ' ');
-    if (!sp || sp == line) {
+    /* key and path are separated by whitespace (spaces or tabs), as in Kaldi */
+    char *sp = line + strcspn(line, " \t");
+    if (!*sp || sp == line) {
       rsqm_seterr(err, errlen, "line %d: expected 'key path[:offset]'", lineno);
       rc = 1;
       break;
     }
     *sp = 0;
     char *path = sp + 1;
-    while (*path == ' ') path++;
-    if (!*path || strchr(path, ' ') || path[strlen(path) - 1] == '|' || strchr(path, '[')) {
+    while (*path == ' ' || *path == '\t') path++;
+    if (!*path || strpbrk(path, " \t") || path[strlen(path) - 1] == '|' || strchr(path, '[')) {
       rsqm_seterr(err, errlen, "line %d: '%s': only 'path' or 'path:offset' entries are supported (no pipes, "
                   "ranges or spaces)", lineno, line);
       rc = 1;
