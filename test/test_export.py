@@ -61,7 +61,8 @@ def _intmodel(conf: dict, variant: str) -> IntModel:
 
 
 CASES = [("dfsmn", TINY_DFSMN, v) for v in ("fp32", "gemm", "wino", "wino_cls", "gemm_cls_pc", "wino_dwfp32")] + \
-        [("w2l", TINY_W2L, v) for v in ("fp32", "gemm", "wino", "wino_cls")]
+        [("w2l", TINY_W2L, v) for v in ("fp32", "gemm", "wino", "wino_cls")] + \
+        [("dfsmn_res", dict(TINY_DFSMN, context_residual=True, batch_norm=True, projection_norm=True), "wino_cls")]
 EXACT = {"wino_cls", "gemm_cls_pc"}     # every layer integer: logits must be bit-identical
 
 

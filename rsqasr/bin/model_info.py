@@ -18,6 +18,7 @@ import yaml
 
 from rsqasr.bin._cli import make_parser, run
 from rsqasr.models import build_model, conv1d_layers, count_params_macs
+from rsqasr.models.common import fold_batchnorm
 from rsqasr.models.count import is_winograd_shaped
 
 
@@ -37,6 +38,7 @@ def main(args) -> None:
     if not isinstance(vocab_size, int):
         raise ValueError(f"{args.config}: model_info_vocab_size must be an integer, got {vocab_size!r}")
     model = build_model(conf["model"], input_dim=args.input_dim, vocab_size=vocab_size)
+    fold_batchnorm(model.eval())   # count the inference model: BatchNorm folds into the convs
     counts = count_params_macs(model, frames=args.frames, input_dim=args.input_dim)
     if args.json:
         print(json.dumps(counts))

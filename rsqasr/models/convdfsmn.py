@@ -57,8 +57,16 @@ With c = 1792, p = 512, m_k = 21 and V = 8,404 (``egs/aishell/conf/train_convdfs
 
 (paper values in parentheses; ``python -m rsqasr.bin.model_info`` prints the exact counts).
 
-Ops used: Conv1d (dense, pointwise, depthwise), ReLU, elementwise add, Linear; no normalisation
-layers (nothing to fold), dropout only in training. Receptive field of -b: 407 input frames.
+Ops used: Conv1d (dense, pointwise, depthwise), ReLU, elementwise add, Linear; dropout only in
+training. Receptive field of -b: 407 input frames.
+
+Training-time options that fold into the plain convs above (``fold_batchnorm`` at export), added
+for the mini recipe (egs/mini_aishell/RESULTS.md has the runs that motivated them):
+``batch_norm`` (BatchNorm before every ReLU), ``projection_norm`` (BatchNorm on the linear
+projections that feed the residual and memory streams; without it the memory stream's values grew
+to ~540 and training was slower), and ``context_residual`` (``x + ReLU(context(x))``: the k=15
+context conv as a residual branch, one elementwise add more; the plain k=15 layer slowed the
+mini model's learning while a k=3 one did not).
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ class ConvDFSMNConfig:
     dropout: float = 0.0               # after ReLUs, training only
     batch_norm: bool = False           # BatchNorm before each ReLU while training; folded into the conv for inference
     projection_norm: bool = False      # BatchNorm on the linear projections too (what feeds the residual / memory stream)
+    context_residual: bool = False     # x + context(x): a residual around the (k, 128->128) context conv
 
     def validate(self) -> None:
         for name in ("front_channels", "front_kernel", "unit_kernel", "num_blocks", "hidden_size",
@@ -165,7 +174,8 @@ class ConvDFSMN(CTCConvModel):
         for layer in self.subsample:
             x, lens = layer(x, lens)
         if self.context is not None:
-            x, lens = self.context(x, lens)
+            y, lens = self.context(x, lens)
+            x = x + y if self.cfg.context_residual else y
         for unit in self.units:
             x, lens = unit(x, lens)
         for block in self.blocks:
