@@ -419,3 +419,14 @@ def test_scp_with_tabs_and_an_ark_named_otherwise(exported, feats_dir, tmp_path)
     renamed = tmp_path / "feats.bin"
     shutil.copyfile(feats_dir / "feats.ark", renamed)
     _run_fail([path, renamed], "feats.bin", "a Kaldi ark, not an scp?")
+
+
+def test_quantize_refuses_a_negative_calibration_count(exp_dir, feats_dir, tmp_path, capsys):
+    from rsqasr.bin import quantize
+
+    with pytest.raises(SystemExit):
+        quantize.run(quantize.main, quantize.get_parser(), ["--exp_dir", str(exp_dir), "--model", "model.pth",
+                                                            "--calib_dir", str(feats_dir), "--calib_utts", "-3",
+                                                            "--out", str(tmp_path / "q.json")])
+    assert "--calib_utts must be >= 1, got -3" in capsys.readouterr().err
+    assert not (tmp_path / "q.json").exists()

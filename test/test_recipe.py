@@ -81,3 +81,21 @@ def test_mini_recipe_stages_0_to_2_tiny_corpus_then_skip(tmp_path):
     assert tokens[:2] == ["<blank>", "<unk>"] and len(tokens) > 10
     p = run(args, cwd=d)
     assert p.stdout.count("already done") == 3
+
+
+def test_a_failed_forced_stage_is_not_left_marked_done(fake_aishell, tmp_path):
+    d = recipe_copy(tmp_path, "aishell")
+    run(["./run.sh", "--stage", "0", "--stop_stage", "1", "--aishell_root", fake_aishell], cwd=d)
+    stamp = d / "exp/stamps/stage1_data.done"
+    assert stamp.is_file()
+    # a forced re-run that dies (here: its input went away) must not leave the old stamp behind
+    moved = tmp_path / "moved"
+    (fake_aishell / "data_aishell").rename(moved)
+    try:
+        p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--aishell_root", fake_aishell, "--force", "true"],
+                cwd=d, check=False)
+    finally:
+        moved.rename(fake_aishell / "data_aishell")
+    assert p.returncode != 0 and not stamp.exists()
+    p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--aishell_root", fake_aishell], cwd=d)
+    assert "Stage 1: data preparation" in p.stdout
