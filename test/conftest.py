@@ -92,3 +92,9 @@ def recipe_copy(tmp_path: Path, name: str) -> Path:
     for link in ("utils", "local", "path.sh", "cmd.sh"):
         (d / link).symlink_to(REPO / "egs" / name / link)
     return d
+
+
+def pids_matching(pattern: str) -> list[int]:
+    """Pids of the processes whose full command line matches ``pattern`` (pgrep -f)."""
+    out = subprocess.run(["pgrep", "-f", pattern], stdout=subprocess.PIPE, text=True).stdout
+    return [int(x) for x in out.split()]

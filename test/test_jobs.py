@@ -10,7 +10,7 @@ import time
 import stat
 import textwrap
 
-from conftest import REPO, run
+from conftest import REPO, pids_matching, run
 
 RUN = str(REPO / "utils" / "run_local.sh")
 SLURM = str(REPO / "utils" / "slurm.sh")
@@ -43,21 +43,17 @@ def test_killed_launcher_stops_its_jobs(tmp_path):
     p = subprocess.Popen([RUN, "JOB=1:2", str(tmp_path / "log.JOB"), "sleep", duration],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 20
-    while time.time() < deadline and len(_pids(marker)) < 2:
+    while time.time() < deadline and len(pids_matching(marker)) < 2:
         time.sleep(0.05)
-    assert len(_pids(marker)) == 2
+    assert len(pids_matching(marker)) == 2
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=20)
     assert p.returncode == 143 and "killed" in err
     deadline = time.time() + 10
-    while time.time() < deadline and _pids(marker):
+    while time.time() < deadline and pids_matching(marker):
         time.sleep(0.05)
-    assert _pids(marker) == []
+    assert pids_matching(marker) == []
 
-
-def _pids(needle: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", needle], stdout=subprocess.PIPE, text=True).stdout
-    return [int(x) for x in out.split()]
 
 
 def test_single_job_and_usage_errors(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, make_fake_aishell, recipe_copy, run, script_env
+from conftest import REPO, make_fake_aishell, pids_matching, recipe_copy, run, script_env
 
 TINY_MODEL = {"kind": "convdfsmn", "front_channels": 16, "context_kernel": 5, "unit_widths": [24], "num_blocks": 1,
               "hidden_size": 32, "proj_size": 16, "memory_size": 3, "output_size": 16, "dropout": 0.0}
@@ -74,28 +74,29 @@ def test_training_loss_falls_and_outputs_exist(corpus, tmp_path):
 
 
 def test_killed_training_resumes_to_the_same_end(corpus, tmp_path):
-    conf = write_conf(tmp_path / "c.yaml", epochs=3)
+    conf = write_conf(tmp_path / "c.yaml", epochs=8)   # several epochs: several mid-epoch windows to kill in
     ref = tmp_path / "ref"
     run(train_cmd(corpus, conf, ref))
     ref_ck = torch.load(ref / "checkpoint.pt", weights_only=False)
     exp = tmp_path / "exp"
     proc = subprocess.Popen([str(x) for x in train_cmd(corpus, conf, exp)], env=script_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # kill it mid-epoch 2, after a mid-epoch checkpoint
+    # kill it mid-epoch (epoch 2 or later), right after a mid-epoch checkpoint
     deadline = time.time() + 120
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         if (exp / "1epoch.pth").exists() and (exp / "checkpoint.pt").exists():
             try:
                 st = torch.load(exp / "checkpoint.pt", weights_only=False)["state"]
             except Exception:  # being replaced right now
                 continue
-            if st["epoch"] == 2 and st["batch"] >= 1:
+            if 2 <= st["epoch"] < 8 and st["batch"] >= 1:
+                proc.send_signal(signal.SIGKILL)
                 break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+        time.sleep(0.01)
+    proc.kill()
     proc.wait()
     st = torch.load(exp / "checkpoint.pt", weights_only=False)["state"]
-    assert st["epoch"] == 2 and 1 <= st["batch"], st
+    assert 2 <= st["epoch"] < 8 and 1 <= st["batch"], st
     p = run(train_cmd(corpus, conf, exp))
     assert "resumed from" in p.stderr
     ck = torch.load(exp / "checkpoint.pt", weights_only=False)
@@ -296,19 +297,15 @@ def test_killed_recipe_stops_its_trainer(corpus, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and not (corpus / marker / "1epoch.pth").exists():
         time.sleep(0.1)
-    assert _pids(marker), "the trainer did not start"
+    assert pids_matching(marker), "the trainer did not start"
     p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=30)
     assert p.returncode == 143 and "killed" in out
     deadline = time.time() + 10
-    while time.time() < deadline and _pids(marker):
+    while time.time() < deadline and pids_matching(marker):
         time.sleep(0.1)
-    assert _pids(marker) == []
+    assert pids_matching(marker) == []
 
-
-def _pids(needle: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", needle], stdout=subprocess.PIPE, text=True).stdout
-    return [int(x) for x in out.split()]
 
 
 def test_missing_init_checkpoint_writes_nothing(corpus, tmp_path):

@@ -67,11 +67,7 @@ declare -A pid2job=()
 
 # Killed (TERM, INT, HUP): stop every running job with its whole process tree, so nothing is left
 # running with PPID 1 (background jobs of a script ignore SIGINT, so Ctrl-C alone would not).
-kill_tree() {  # kill_tree <pid>: the children first, then the process
-  local c
-  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
-  kill -TERM "$1" 2>/dev/null || true
-}
+. "$(dirname "${BASH_SOURCE[0]}")/kill_tree.sh"  # kill_tree <pid>: the process and its descendants
 on_signal() {  # on_signal <exit code>
   trap - TERM INT HUP
   local pid

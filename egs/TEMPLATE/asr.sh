@@ -124,11 +124,7 @@ case "$token_type" in char|bpe) ;; *) log "Error: --token_type must be char or b
 
 # Killed (TERM, INT, HUP): stop the children (a job launcher, a trainer) with their process trees.
 # Long commands run in the background and are waited for, so the trap fires at once.
-kill_tree() {  # kill_tree <pid>: the children first, then the process
-  local c
-  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
-  kill -TERM "$1" 2>/dev/null || true
-}
+. utils/kill_tree.sh  # kill_tree <pid>: the process and its descendants
 on_signal() {  # on_signal <exit code>
   trap - TERM INT HUP
   local c

@@ -43,7 +43,7 @@ class Progress:
             dt = self._time() - self.t0
             eta = dt / self.n * (self.total - self.n) if self.n else 0.0
             self.log.info("%s: %d/%d %s, %.0f s elapsed, about %.0f s to go", self.desc, self.n, self.total,
-                          self.unit, dt, eta)
+                          self.unit, dt, eta, stacklevel=2)   # the caller's file and line in the log
 
     def close(self) -> None:
         self.bar.close()
