@@ -252,17 +252,19 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
 class _Payload:
     """Unpickling this runs a function: what a crafted checkpoint could do with weights_only=False."""
 
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/rsqasr-pickle-ran",))
+        return (os.system, (f"touch '{self.marker}'",))
 
 
 def test_checkpoints_load_without_running_pickled_code(tmp_path):
     from rsqasr.train.trainer import TrainingError, load_checkpoint
 
     bad = tmp_path / "checkpoint.pt"
-    torch.save({"format": 1, "payload": _Payload()}, bad)
-    marker = Path("/tmp/rsqasr-pickle-ran")
-    marker.unlink(missing_ok=True)
+    marker = tmp_path / "pickle-ran"
+    torch.save({"format": 1, "payload": _Payload(marker)}, bad)
     with pytest.raises(TrainingError, match="checkpoint.pt"):
         load_checkpoint(bad)
     assert not marker.exists()
