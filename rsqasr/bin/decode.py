@@ -61,9 +61,9 @@ def main(args) -> None:
                                f"the model takes dimension {conf['input_dim']}")
         items.append((utt, np.asarray(mat, np.float32)))
     hyps: dict[str, str] = {}
-    bad = [u for u, m in items if not np.isfinite(m).all()]
-    for u in bad:   # Kaldi style: warn, count, give the utterance an empty hypothesis, go on
-        n = int((~np.isfinite(dict(items)[u])).sum())
+    bad = {u: int((~np.isfinite(m)).sum()) for u, m in items}
+    bad = {u: n for u, n in bad.items() if n}
+    for u, n in bad.items():   # Kaldi style: warn, count, give the utterance an empty hypothesis, go on
         logging.warning("%s: '%s' has %d NaN/Inf feature values; skipped (empty hypothesis)", feats_scp, u, n)
         hyps[u] = ""
     if bad:

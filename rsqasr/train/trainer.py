@@ -203,7 +203,7 @@ class Trainer:
 
     def train(self) -> None:
         tc, st = self.tc, self.state
-        self._t_start = time.time()
+        self._t_start, self._epochs_here = time.time(), 0   # for the ETA of the epoch lines
         self.model.train()
         while not self._done():
             epoch = st["epoch"]
@@ -278,7 +278,7 @@ class Trainer:
                 sub.register({"loss": v["loss"], "cer": v["cer"]})
                 sub.next()
             # the ETA from this process's epochs so far (validation included)
-            self._epochs_here = getattr(self, "_epochs_here", 0) + 1
+            self._epochs_here += 1
             per_epoch = (time.time() - self._t_start) / self._epochs_here
             left = max(0, int(self.tc["epochs"]) - epoch)
             if self.tc["max_steps"]:

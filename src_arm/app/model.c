@@ -597,21 +597,19 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
     return 1;
   }
   const uint64_t fsize = rd64(head + 16);
-  if (rd32(head + 8) != RSQM_VERSION || rsqm_crc32(head, 60) != rd32(head + 60) ||
-      fsize != (uint64_t)st.st_size || fsize > RSQM_MAX_FILE) {
+  int refused = 1;
+  if (rd32(head + 8) != RSQM_VERSION || rsqm_crc32(head, 60) != rd32(head + 60))
+    rsqm_load_memory(head, HEADER_SIZE, out, err, errlen); /* its message for a bad version / checksum */
+  else if (fsize > RSQM_MAX_FILE)
+    rsqm_seterr(err, errlen, "header declares %llu bytes, more than the %llu this reader accepts",
+                (unsigned long long)fsize, (unsigned long long)RSQM_MAX_FILE);
+  else if (fsize != (uint64_t)st.st_size)
+    rsqm_seterr(err, errlen, "file has %llu bytes, its header says %llu (truncated or padded)",
+                (unsigned long long)st.st_size, (unsigned long long)fsize);
+  else
+    refused = 0;
+  if (refused) {
     fclose(f);
-    /* the in-memory checks give the precise message for a bad version, checksum or size */
-    if (fsize > RSQM_MAX_FILE && rd32(head + 8) == RSQM_VERSION && rsqm_crc32(head, 60) == rd32(head + 60)) {
-      rsqm_seterr(err, errlen, "header declares %llu bytes, more than the %llu this reader accepts",
-                  (unsigned long long)fsize, (unsigned long long)RSQM_MAX_FILE);
-      return 1;
-    }
-    if (fsize != (uint64_t)st.st_size && rd32(head + 8) == RSQM_VERSION && rsqm_crc32(head, 60) == rd32(head + 60)) {
-      rsqm_seterr(err, errlen, "file has %llu bytes, its header says %llu (truncated or padded)",
-                  (unsigned long long)st.st_size, (unsigned long long)fsize);
-      return 1;
-    }
-    rsqm_load_memory(head, HEADER_SIZE, out, err, errlen); /* sets the version / checksum message */
     return 1;
   }
   uint8_t *buf = malloc((size_t)fsize);
