@@ -154,6 +154,26 @@ def test_plan_new_model_kind_and_unsupported_op():
         make_plan(Bad())
 
 
+def test_unsupported_layer_is_named_and_refused_in_one_line(tmp_path, capsys):
+    """A model the integer engine cannot run (here a GELU inside one unit) is refused naming the
+    layer, and an entry point turns that into one line and exit status 1."""
+    from rsqasr.bin._cli import make_parser, run
+
+    net = tiny(TINY_DFSMN)
+    net.units[0].projection.conv = nn.Sequential(net.units[0].projection.conv, nn.GELU())
+    with pytest.raises(UnsupportedGraph, match=r"layer 'units\.0\.projection\.conv\.1': op 'gelu'"):
+        make_plan(net, kind="wino")
+
+    def main(args):
+        make_plan(net, kind="int8_gemm")
+
+    with pytest.raises(SystemExit) as e:
+        run(main, make_parser(None), [])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "units.0.projection.conv.1" in err and "Traceback" not in err
+
+
 # ---------------------------------------------------------------- KL calibration (NOTES known answers)
 def _gauss(sigma):
     k = np.arange(2048)

@@ -15,7 +15,7 @@ from rsqasr.data.datadir import DataDirError
 
 INPUT_ERRORS = (AudioError, DataDirError, FileNotFoundError, ValueError)  # ConfigError, ModelLoadError too
 # Library errors that also end a step with one clear line (imported lazily: heavy modules).
-LAZY_ERRORS = ("rsqasr.train.trainer.TrainingError",)
+LAZY_ERRORS = ("rsqasr.train.trainer.TrainingError", "rsqasr.quant.graph.UnsupportedGraph")
 
 
 def make_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -97,6 +97,10 @@ class _Recorder(TorchFunctionMode):
         self.act: dict[int, int] = {id(feats): 0}      # id(tensor) -> node id
         self.keep = [feats]                            # keep tensors alive (ids stay unique)
         self.nodes.append(Node(0, "input", [], attrs={"shape": list(feats.shape)}))
+        self.where: list[str] = []                     # qualified names of the modules being run
+
+    def _layer(self) -> str:
+        return f"layer {self.where[-1]!r}: " if self.where and self.where[-1] else ""
 
     def _node(self, op, inputs, out, module=None, **attrs):
         if not isinstance(out, torch.Tensor):
@@ -107,7 +111,16 @@ class _Recorder(TorchFunctionMode):
         self.keep.append(out)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        try:
+            return self._record(func, args, kwargs or {})
+        except UnsupportedGraph as e:
+            if getattr(e, "layer_named", False):
+                raise
+            err = UnsupportedGraph(f"{self._layer()}{e} (a layer the integer engine cannot run)")
+            err.layer_named = True
+            raise err from None
+
+    def _record(self, func, args, kwargs):
         out = func(*args, **kwargs)
         ts = _tensors(args) + _tensors(kwargs)
         acts = [t for t in ts if id(t) in self.act]
@@ -165,6 +178,24 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
+def _track_modules(model: nn.Module, stack: list[str]) -> list:
+    """Forward hooks keeping ``stack[-1]`` = the qualified name of the innermost module running,
+    so that an unsupported op is reported with the layer it belongs to."""
+    def enter(name):
+        def hook(module, args) -> None:
+            stack.append(name)
+        return hook
+
+    def leave(module, args, out) -> None:   # returns None: the output is kept
+        stack.pop()
+
+    hooks = []
+    for name, mod in model.named_modules():
+        hooks.append(mod.register_forward_pre_hook(enter(name)))
+        hooks.append(mod.register_forward_hook(leave))
+    return hooks
+
+
 def trace(model: nn.Module, input_dim: int | None = None, frames: int | None = None) -> Graph:
     """Trace ``model(feats (1, T, D), lens)`` and return its graph (output = logits)."""
     input_dim = input_dim or getattr(model, "input_dim")
@@ -174,6 +205,7 @@ def trace(model: nn.Module, input_dim: int | None = None, frames: int | None = N
               for n, p in model.named_parameters() if n.endswith(".weight")}
     was = model.training
     model.eval()
+    hooks = []
     try:
         graphs = []
         for t in (frames, frames + 1):
@@ -181,6 +213,9 @@ def trace(model: nn.Module, input_dim: int | None = None, frames: int | None = N
             feats = torch.randn(1, t, input_dim, dtype=p.dtype, device=p.device)
             lens = torch.tensor([t], device=p.device)
             rec = _Recorder(feats, params)
+            for h in hooks:
+                h.remove()
+            hooks = _track_modules(model, rec.where)
             with torch.no_grad(), rec:
                 out = model(feats, lens)
             logits = out[0] if isinstance(out, (tuple, list)) else out
@@ -188,6 +223,8 @@ def trace(model: nn.Module, input_dim: int | None = None, frames: int | None = N
                 raise UnsupportedGraph("the model output is not computed from the features")
             graphs.append(Graph(rec.nodes, rec.act[id(logits)]))
     finally:
+        for h in hooks:
+            h.remove()
         model.train(was)
     if graphs[0].signature() != graphs[1].signature():
         raise UnsupportedGraph("the traced graph depends on the input length")
