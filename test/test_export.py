@@ -430,3 +430,34 @@ def test_quantize_refuses_a_negative_calibration_count(exp_dir, feats_dir, tmp_p
                                                             "--out", str(tmp_path / "q.json")])
     assert "--calib_utts must be >= 1, got -3" in capsys.readouterr().err
     assert not (tmp_path / "q.json").exists()
+
+
+def test_qemu_instruction_counter_counts_the_armv7_engine(exported, tmp_path):
+    """engine_latency's ARMv7 count (qemu-arm + src_arm/tools/qemu_insn_count.c): repeatable (to
+    0.1%: the C library's copy routines take paths by address alignment, which varies from run to
+    run by tens of instructions), one utterance more costs the same each time, and the plugin
+    refuses an unknown argument."""
+    from rsqasr.bin.engine_latency import armv7_instructions, write_copies
+
+    _need(ARM)
+    plugin = REPO / "src_arm/build-host/lib/qemu_insn_count.so"
+    if not plugin.is_file():
+        pytest.skip(f"{plugin} not built (src_arm/build.sh host)")
+    binary = REPO / "src_arm/build-armv7/rsq-decode"
+    path, _ = exported[("dfsmn", "wino")]
+    torch.manual_seed(5)
+    mat = torch.randn(120, DIM).numpy()
+    arks = []
+    for n in (1, 2, 3):
+        arks.append(tmp_path / f"{n}.ark")
+        write_copies(arks[-1], mat, n)
+    ld = "/usr/arm-linux-gnueabihf"
+    one = armv7_instructions(binary, plugin, path, (arks[0], arks[1]), tmp_path, ld)
+    again = armv7_instructions(binary, plugin, path, (arks[0], arks[1]), tmp_path, ld)
+    next_one = armv7_instructions(binary, plugin, path, (arks[1], arks[2]), tmp_path, ld)
+    assert one > 10_000
+    assert abs(again - one) <= 0.001 * one and abs(next_one - one) <= 0.001 * one
+    bad = subprocess.run(["qemu-arm", "-L", ld, "-plugin", f"{plugin},bogus=1", str(binary), "--help"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown or bad argument 'bogus=1'" in bad.stderr
+

@@ -45,7 +45,7 @@ rsq_config=conf/tuning/rsq.yaml  # RSQ fine-tuning settings (optim/scheduler/tra
 rsq_betas="0 0.25"    # noise-loss weights to fine-tune with (0: the paper's RSQ-dagger)
 decode_target=armv7   # stage 8: rsq-decode build to decode with (host | armv7, qemu-arm when not on ARM)
 engine_variants=all   # stages 7-8: all, or some of: fp32 ptq_int8_gemm ptq_wino rsq_beta<B>
-count_armv7_instructions=true  # stage 8: ARMv7 instructions per 600 frames under qemu-arm (minutes per model)
+count_armv7_instructions=true  # stage 8: ARMv7 instructions per 600 frames under qemu-arm (seconds per model)
 compare_fakequant=true  # also decode quantized models as fake-quantized PyTorch and count differing hypotheses
 
 help_message=$(cat <<EOM

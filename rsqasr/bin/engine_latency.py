@@ -5,8 +5,9 @@ executed guest instructions per utterance under qemu-arm (deterministic; no ARM 
 The 600-frame utterance is the first one of --feats_scp with at least 600 frames (cut to 600),
 or the first one tiled to 600 frames. Host: --repeats copies in one ark, rsq-decode's summary
 line gives the network time per 600 frames; the run is done --runs times and the median kept.
-ARMv7: qemu-arm's execution log (-d in_asm,exec,nochain) counted by src_arm's qemu_icount, for
-an ark of 1 and of 2 copies; the difference is one utterance (model loading cancels out).
+ARMv7: qemu-arm with the instruction-counting plugin (src_arm/tools/qemu_insn_count.c, built by
+make install), for an ark of 1 and of 2 copies; the difference is one utterance (model loading
+cancels out). Seconds per model.
 
 Writes --out (JSON): {"frames": 600, "host_ms": {"1": x, "2": x}, "armv7_instructions": n or null}.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import statistics
@@ -74,22 +74,23 @@ def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: P
     return statistics.median(times)
 
 
-def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Path, Path], tmp: Path) -> int:
+def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Path, Path], tmp: Path,
+                       ld_prefix: str) -> int:
+    """Guest instructions of one utterance: the count for ``arks[1]`` (two copies) minus the one
+    for ``arks[0]`` (one copy), so that process start and model loading cancel out."""
     counts = []
     for i, ark in enumerate(arks):
-        fifo = tmp / f"log{i}"
-        os.mkfifo(fifo)
-        # the counter reads the log from the FIFO while qemu writes it
-        with open(tmp / f"n{i}", "w") as out:
-            counter_p = subprocess.Popen(f'exec "{counter}" < "{fifo}"', shell=True, stdout=out)
-            q = subprocess.run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", "-d", "in_asm,exec,nochain", "-D",
-                                str(fifo), str(binary), "--threads", "1", str(model), str(ark),
-                                str(tmp / f"hyp{i}.txt")],
-                               capture_output=True, text=True)
-            counter_p.wait()
+        out = tmp / f"insns{i}"
+        q = subprocess.run(["qemu-arm", "-L", ld_prefix, "-plugin", f"{counter},out={out}", str(binary),
+                            "--threads", "1", str(model), str(ark), str(tmp / f"hyp{i}.txt")],
+                           capture_output=True, text=True)
         if q.returncode != 0:
             raise RuntimeError(f"qemu-arm {binary} failed: {q.stderr.strip()[-500:]}")
-        counts.append(int((tmp / f"n{i}").read_text().split()[0]))
+        try:
+            counts.append(int(out.read_text().split()[0]))
+        except (OSError, IndexError, ValueError) as e:
+            raise RuntimeError(f"{counter}: no instruction count in {out} ({e}); qemu said: "
+                               f"{q.stderr.strip()[-300:]}") from e
     return counts[1] - counts[0]
 
 
@@ -112,12 +113,14 @@ def main(args) -> None:
             arm = Path(args.armv7_build) / "rsq-decode"
             if not arm.is_file():
                 raise FileNotFoundError(f"{arm} missing (src_arm/build.sh armv7)")
-            counter = tmp / "qemu_icount"  # a host tool: built here from src_arm/bench/qemu_icount.c
-            subprocess.run(["gcc", "-O2", "-o", str(counter), str(Path(args.armv7_build).parent / "bench" / "qemu_icount.c")],
-                           check=True)
+            counter = Path(args.insn_counter)
+            if not counter.is_file():
+                raise FileNotFoundError(f"{counter} missing: the qemu instruction-counting plugin "
+                                        f"(src_arm/tools/qemu_insn_count.c; make install builds it)")
             write_copies(tmp / "one.ark", mat, 1)
             write_copies(tmp / "two.ark", mat, 2)
-            res["armv7_instructions"] = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp)
+            res["armv7_instructions"] = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"),
+                                                           tmp, args.qemu_ld_prefix)
             logging.info("%s: ARMv7 %d instructions per 600 frames", model, res["armv7_instructions"])
     atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
 
@@ -132,8 +135,12 @@ def get_parser():
     p.add_argument("--repeats", type=int, default=20, help="copies of the utterance per run")
     p.add_argument("--runs", type=int, default=3, help="runs per thread count (median kept)")
     p.add_argument("--armv7_instructions", type=lambda v: v.lower() == "true", default=False,
-                   help="also count the ARMv7 build's instructions under qemu-arm (minutes per model)")
+                   help="also count the ARMv7 build's instructions under qemu-arm (seconds per model)")
     p.add_argument("--armv7_build", default=str(Path(__file__).resolve().parents[2] / "src_arm" / "build-armv7"))
+    p.add_argument("--insn_counter", default=str(Path(__file__).resolve().parents[2] / "src_arm" / "build-host" / "lib"
+                                                 / "qemu_insn_count.so"),
+                   help="qemu plugin that counts guest instructions (src_arm/tools/qemu_insn_count.c)")
+    p.add_argument("--qemu_ld_prefix", default="/usr/arm-linux-gnueabihf", help="qemu-arm -L: the ARM sysroot")
     return p
 
 
