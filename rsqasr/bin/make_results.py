@@ -151,7 +151,7 @@ def table(name: str, base: dict) -> str:
     if lat:
         gemm = lat.get(ROW_ORDER[1], {})
         lines += ["", "Latency of rsq-decode at 600 input frames, batch 1 (host: this machine, median of 3 runs of 20 "
-                  "utterances; ARMv7: executed guest instructions under qemu-arm, exact):", "",
+                  "utterances; ARMv7: executed guest instructions under qemu-arm, one utterance, repeatable to 0.1%):", "",
                   "| quantization | method | host ms, 1 thread | host ms, 2 threads | ARMv7 M instructions | "
                   "INT8 GEMM / this (instructions) |", "|---|---|---|---|---|---|"]
         for key in sorted(lat, key=lambda k: order((*k, ""))):
