@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Executed guest instructions per kernel call under qemu-arm.
 # Usage: bench/qemu_count.sh <build-armv7 dir> <shape 0..6> gemm|wino
-# Runs bench_rsq count with 1 and 3 calls, logs through a FIFO into qemu_icount, prints
-# (n3 - n1) / 2 (setup, packing and process start cancel out).
+# Runs bench_rsq count with 1 and 3 calls and prints (n3 - n1) / 2 (setup, packing and process
+# start cancel out). Counts with the qemu plugin ../tools/qemu_insn_count.c when the host build has
+# it (build-host/lib/qemu_insn_count.so, or $QEMU_INSN_COUNT: seconds per shape); otherwise through
+# qemu's execution log read by qemu_icount (minutes per shape; QEMU_ICOUNT_TOP=1 profiles).
 set -euo pipefail
 if [ $# -ne 3 ]; then echo "Usage: $0 <build-armv7 dir> <shape> gemm|gemm24|wino" >&2; exit 2; fi
 bdir=$1; shape=$2; algo=$3
@@ -10,7 +12,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 counter=$bdir/qemu_icount
 [ -x "$counter" ] || gcc -O2 -o "$counter" "$here/qemu_icount.c"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+plugin=${QEMU_INSN_COUNT:-$here/../build-host/lib/qemu_insn_count.so}
 count() {
+  if [ -f "$plugin" ] && [ -z "${QEMU_ICOUNT_TOP:-}" ]; then
+    qemu-arm -L /usr/arm-linux-gnueabihf -plugin "$plugin,out=$tmp/n$1" \
+      "$bdir/bench_rsq" count "$shape" "$algo" "$1" > /dev/null
+    cat "$tmp/n$1"
+    return
+  fi
   mkfifo "$tmp/log$1"
   "$counter" < "$tmp/log$1" > "$tmp/n$1" &
   local pid=$!
