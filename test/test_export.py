@@ -461,3 +461,25 @@ def test_qemu_instruction_counter_counts_the_armv7_engine(exported, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown or bad argument 'bogus=1'" in bad.stderr
 
+
+
+def test_bench_counts_kernel_calls_with_the_plugin():
+    """src_arm/bench/qemu_count.sh (make bench's ARMv7 column) counts with the plugin: one more
+    call of a Table 3 kernel costs the same each time, and GEMM and Winograd differ."""
+    _need(ARM)
+    plugin = REPO / "src_arm/build-host/lib/qemu_insn_count.so"
+    if not plugin.is_file() or not (REPO / "src_arm/build-armv7/bench_rsq").is_file():
+        pytest.skip("plugin or ARMv7 bench_rsq not built (src_arm/build.sh host|armv7)")
+    script = REPO / "src_arm/bench/qemu_count.sh"
+    env = {**os.environ, "QEMU_INSN_COUNT": str(plugin)}
+    env.pop("QEMU_ICOUNT_TOP", None)
+
+    def count(algo):
+        p = subprocess.run([str(script), str(REPO / "src_arm/build-armv7"), "0", algo], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return int(p.stdout.split()[-1])
+
+    gemm, gemm_again, wino = count("gemm"), count("gemm"), count("wino")
+    assert gemm > 1_000_000 and abs(gemm_again - gemm) <= 0.001 * gemm
+    assert wino > 1_000_000 and wino != gemm
