@@ -32,7 +32,8 @@ python -m rsqasr.bin.compute_fbank --wav_scp "$d/wav.scp" --out_ark "$(pwd)/$d/f
   --out_scp "$d/feats.scp" --out_num_frames "$d/utt2num_frames"
 # a training subset of the same size as test_seen: seen speakers, seen sentences
 n=$(wc -l < "$d/text")
-awk -v n="$n" 'NR % int(5000 / n + 1) == 0' data/train/feats.scp | head -n "$n" > "$out/train_subset.scp"
+awk -v n="$n" -v total="$(wc -l < data/train/feats.scp)" 'NR % int(total / n + 1) == 0' data/train/feats.scp \
+  | head -n "$n" > "$out/train_subset.scp"
 
 for set in test_seen test train_subset; do
   scp=data/$set/feats.scp ref=data/$set/text

@@ -90,14 +90,14 @@ def _tensors(obj) -> list[torch.Tensor]:
 
 
 class _Recorder(TorchFunctionMode):
-    def __init__(self, feats: torch.Tensor, params: dict[int, tuple[str, nn.Module]]):
+    def __init__(self, feats: torch.Tensor, params: dict[int, tuple[str, nn.Module]], where: list[str]):
         super().__init__()
         self.params = params
         self.nodes: list[Node] = []
         self.act: dict[int, int] = {id(feats): 0}      # id(tensor) -> node id
         self.keep = [feats]                            # keep tensors alive (ids stay unique)
         self.nodes.append(Node(0, "input", [], attrs={"shape": list(feats.shape)}))
-        self.where: list[str] = []                     # qualified names of the modules being run
+        self.where = where                             # qualified names of the modules being run
 
     def _layer(self) -> str:
         return f"layer {self.where[-1]!r}: " if self.where and self.where[-1] else ""
@@ -111,14 +111,11 @@ class _Recorder(TorchFunctionMode):
         self.keep.append(out)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        # the mode is off while its handler runs, so an error is raised here once and named once
         try:
             return self._record(func, args, kwargs or {})
         except UnsupportedGraph as e:
-            if getattr(e, "layer_named", False):
-                raise
-            err = UnsupportedGraph(f"{self._layer()}{e} (a layer the integer engine cannot run)")
-            err.layer_named = True
-            raise err from None
+            raise UnsupportedGraph(f"{self._layer()}{e} (a layer the integer engine cannot run)") from None
 
     def _record(self, func, args, kwargs):
         out = func(*args, **kwargs)
@@ -205,17 +202,15 @@ def trace(model: nn.Module, input_dim: int | None = None, frames: int | None = N
               for n, p in model.named_parameters() if n.endswith(".weight")}
     was = model.training
     model.eval()
-    hooks = []
+    where: list[str] = []
+    hooks = _track_modules(model, where)
     try:
         graphs = []
         for t in (frames, frames + 1):
             p = next(model.parameters())
             feats = torch.randn(1, t, input_dim, dtype=p.dtype, device=p.device)
             lens = torch.tensor([t], device=p.device)
-            rec = _Recorder(feats, params)
-            for h in hooks:
-                h.remove()
-            hooks = _track_modules(model, rec.where)
+            rec = _Recorder(feats, params, where)
             with torch.no_grad(), rec:
                 out = model(feats, lens)
             logits = out[0] if isinstance(out, (tuple, list)) else out

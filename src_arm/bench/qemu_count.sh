@@ -10,7 +10,6 @@ if [ $# -ne 3 ]; then echo "Usage: $0 <build-armv7 dir> <shape> gemm|gemm24|wino
 bdir=$1; shape=$2; algo=$3
 here=$(cd "$(dirname "$0")" && pwd)
 counter=$bdir/qemu_icount
-[ -x "$counter" ] || gcc -O2 -o "$counter" "$here/qemu_icount.c"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 plugin=${QEMU_INSN_COUNT:-$here/../build-host/lib/qemu_insn_count.so}
 count() {
@@ -20,6 +19,7 @@ count() {
     cat "$tmp/n$1"
     return
   fi
+  [ -x "$counter" ] || gcc -O2 -o "$counter" "$here/qemu_icount.c"   # the log counter, built on first use
   mkfifo "$tmp/log$1"
   "$counter" < "$tmp/log$1" > "$tmp/n$1" &
   local pid=$!
