@@ -16,7 +16,8 @@ if ! command -v "$cc" >/dev/null; then
 fi
 out=$root/build-fuzz
 mkdir -p "$out"
-# librsq as CMake builds it on x86-64 (NEON kernels through SIMDe, AVX2 kernels), + app/
+# librsq as CMake builds it on x86-64 (NEON kernels through SIMDe, AVX2 kernels; not the VNNI
+# build, which only the CMake build adds), + app/
 base=(-std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-unknown-pragmas
       -D_FILE_OFFSET_BITS=64 -DRSQM_FUZZING -DRSQ_WITH_SIMDE_NEON=1 -DRSQ_WITH_AVX2=1
       -I"$root"/include -I"$root"/src -I"$root"/app)
@@ -31,7 +32,7 @@ if [ $stale = 1 ]; then
     extra=()
     case $(basename "$f") in
       gemm_s8_neon.c|wino23_s8_neon.c|dwconv_s8_neon.c) extra=(-mavx2 -mfma -fno-sanitize=shift) ;;
-      gemm_s8_avx2.c|wino23_s8_avx2.c) extra=(-mavx2 -mfma) ;;
+      gemm_s8_avx2.c|wino23_s8_avx2.c|dwconv_s8_avx2.c) extra=(-mavx2 -mfma) ;;
       exec.c) extra=(-ffp-contract=off) ;;
     esac
     o=$out/$(basename "$f" .c).o

@@ -78,6 +78,22 @@ static int have_avx2_impl(void) {
 #endif
 }
 
+static int have_vnni_impl(void) {
+#if defined(RSQ_WITH_VNNI) && defined(RSQ_HAVE_X86)
+  return rsq_cpu_has_avx512vnni();
+#else
+  return 0;
+#endif
+}
+
+/* x86 kernels, GEMM: any range (offset mode when a chain >= 1 exists, else sign mode, gemm_s8_avx2.c);
+ * Winograd: the ranges its transforms need (checked at create for every impl anyway). */
+static int avx2_ranges_ok(int32_t in_absmax, int32_t w_absmax, rsq_algo algo) {
+  if (algo == RSQ_ALGO_WINO23) return in_absmax <= 63 && w_absmax <= 42;
+  return 1;
+}
+
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
 /* AVX2 kernels: vpmaddubsw on (x + o) in [1, 2*in_absmax+1] and w must not saturate int16. */
 /* xoff: 64 for |x| <= 63 (x + 64 in [1, 127]), else in_absmax + 1 (x + xoff in [1, 255]). */
 static int32_t avx2_xoff(int32_t in_absmax) { return in_absmax <= 63 ? 64 : in_absmax + 1; }
@@ -86,10 +102,11 @@ static int32_t avx2_chain(int32_t in_absmax, int32_t w_absmax) {
   const int32_t c = 32767 / pair;
   return c > 3 ? 3 : c;
 }
-static int avx2_ranges_ok(int32_t in_absmax, int32_t w_absmax, rsq_algo algo) {
-  if (algo == RSQ_ALGO_WINO23) return in_absmax <= 63 && w_absmax <= 42;
-  return avx2_chain(in_absmax, w_absmax) >= 1;
+static int avx2_sign_mode(const rsq_conv1d_s8 *op) {
+  return op->impl == RSQ_IMPL_AVX2 && op->algo == RSQ_ALGO_GEMM &&
+         avx2_chain(op->in_absmax, op->w_absmax) < 1;
 }
+#endif
 
 void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
   if (!op) return;
@@ -121,7 +138,7 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
     rsq_set_error("%s: unknown algo %d", who, (int)d->algo);
     return RSQ_ERR_PARAM;
   }
-  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_AVX2) {
+  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_VNNI) {
     rsq_set_error("%s: unknown impl %d", who, (int)d->impl);
     return RSQ_ERR_PARAM;
   }
@@ -189,7 +206,10 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
   }
   rsq_impl impl = d->impl;
   if (impl == RSQ_IMPL_AUTO) {
-    if (have_avx2_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
+    /* x86: native kernels only (the SIMDe NEON build is for tests and comparisons) */
+    if (have_vnni_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
+      impl = RSQ_IMPL_VNNI;
+    else if (have_avx2_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
       impl = RSQ_IMPL_AVX2;
     else if (have_neon_impl())
       impl = RSQ_IMPL_NEON;
@@ -202,6 +222,9 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
              (!have_avx2_impl() || !avx2_ranges_ok(d->in_absmax, wmax, d->algo))) {
     rsq_set_error("%s: AVX2 kernels not available in this build/CPU or for these value ranges "
                   "(in_absmax %d, max|w| %d)", who, d->in_absmax, wmax);
+    return RSQ_ERR_UNSUPPORTED;
+  } else if (impl == RSQ_IMPL_VNNI && !have_vnni_impl()) {
+    rsq_set_error("%s: AVX-512 VNNI kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   }
 
@@ -253,7 +276,7 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
       rsq_wino23_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
   }
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-  if (impl == RSQ_IMPL_AVX2) {
+  if (impl == RSQ_IMPL_AVX2 || impl == RSQ_IMPL_VNNI) { /* one packed layout for both */
     size_t sz = d->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_avx2_packed_size(p->cin, p->cout, p->k)
                                          : rsq_wino23_s8_avx2_packed_size(p->cin, p->cout, p->k);
     op->packed = aligned_alloc(64, RSQ_ROUND_UP(sz, 64));
@@ -355,27 +378,46 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
     return RSQ_OK;
   }
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-  if (op->impl == RSQ_IMPL_AVX2) {
+  if (op->impl == RSQ_IMPL_AVX2 || op->impl == RSQ_IMPL_VNNI) {
     g.cin_p = RSQ_ROUND_UP(p->cin, 4);
     g.cout_p = RSQ_ROUND_UP(p->cout, 16);
+    const int sign = avx2_sign_mode(op);
     size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p + 64, 64);
-    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_avx2_vsize(p->cin, p->k, t_out) : 0;
+    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_avx2_vsize(p->cin, p->k, t_out)
+                                                : sign ? xbytes : 0;
     if (!grow_ws(op, xbytes + vbytes)) {
       rsq_set_error("%s: out of memory", who);
       return RSQ_ERR_NOMEM;
     }
     uint8_t *xpad = op->ws;
-    const uint8_t o = (uint8_t)avx2_xoff(op->in_absmax); /* offset trick, gemm_s8_avx2.c */
+    int8_t *xs = sign ? (int8_t *)op->ws + xbytes : NULL; /* sign mode: |x| in xpad, x in xs */
+    /* offset mode: xpad = x + xoff as uint8 (gemm_s8_avx2.c); padding rows hold x = 0 */
+    const uint8_t o = sign ? 0 : (uint8_t)avx2_xoff(op->in_absmax);
     g.xoff = o;
-    g.chain = avx2_chain(op->in_absmax, op->w_absmax);
+    g.chain = sign || op->impl == RSQ_IMPL_VNNI ? 1 : avx2_chain(op->in_absmax, op->w_absmax);
     memset(xpad, o, xbytes);
+    if (xs) memset(xs, 0, xbytes);
     for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
-      uint8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
+      const size_t row = (size_t)(t + p->pad_left) * g.cin_p;
       const int8_t *src = x + (size_t)t * p->cin;
-      for (int32_t ci = 0; ci < p->cin; ci++) dst[ci] = (uint8_t)(src[ci] + o);
+      if (xs) {
+        memcpy(xs + row, src, (size_t)p->cin);
+        for (int32_t ci = 0; ci < p->cin; ci++) xpad[row + ci] = (uint8_t)(src[ci] < 0 ? -src[ci] : src[ci]);
+      } else {
+        for (int32_t ci = 0; ci < p->cin; ci++) xpad[row + ci] = (uint8_t)(src[ci] + o);
+      }
     }
+#if defined(RSQ_WITH_VNNI)
+    if (op->impl == RSQ_IMPL_VNNI) {
+      if (op->algo == RSQ_ALGO_GEMM)
+        rsq_gemm_s8_vnni(&g, xpad, NULL, op->packed, &rq, y, threads);
+      else
+        rsq_wino23_s8_vnni(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+      return RSQ_OK;
+    }
+#endif
     if (op->algo == RSQ_ALGO_GEMM)
-      rsq_gemm_s8_avx2(&g, xpad, op->packed, &rq, y, threads);
+      rsq_gemm_s8_avx2(&g, xpad, xs, op->packed, &rq, y, threads);
     else
       rsq_wino23_s8_avx2(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
     return RSQ_OK;

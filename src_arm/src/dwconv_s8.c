@@ -8,7 +8,7 @@ struct rsq_dwconv1d_s8 {
   int32_t channels, k, pad_left, pad_right, lo, hi;
   rsq_impl impl;
   int8_t *w;                                      /* [channels][k] (reference) */
-  int8_t *wpk;                                    /* [k][c_p] (NEON) */
+  int8_t *wpk;                                    /* [k][c_p] (NEON, AVX2) */
   int32_t *bias, *mult, *shift, *lshift, *rshift; /* padded to RSQ_COUT_PAD */
   int8_t *ws;
   size_t ws_size;
@@ -23,6 +23,17 @@ static int dw_have_neon(void) {
   return 0;
 #endif
 }
+
+static int dw_have_avx2(void) {
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  return rsq_cpu_has_avx2();
+#else
+  return 0;
+#endif
+}
+
+/* channel stride of xpad and the packed weights: 16 serves both kernels (8 per NEON vector) */
+static int32_t dw_cp(int32_t channels) { return RSQ_ROUND_UP(channels, 16); }
 
 void rsq_dwconv1d_s8_destroy(rsq_dwconv1d_s8 *op) {
   if (!op) return;
@@ -59,7 +70,7 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     rsq_set_error("%s: pads %d/%d must be in [0, k-1] (k = %d)", who, d->pad_left, d->pad_right, d->k);
     return RSQ_ERR_PARAM;
   }
-  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_AVX2) {
+  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_VNNI) {
     rsq_set_error("%s: unknown impl %d", who, (int)d->impl);
     return RSQ_ERR_PARAM;
   }
@@ -90,9 +101,10 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     }
   }
   rsq_impl impl = d->impl;
-  if (impl == RSQ_IMPL_AUTO) {
-    impl = dw_have_neon() ? RSQ_IMPL_NEON : RSQ_IMPL_REF;
-  } else if (impl == RSQ_IMPL_AVX2 || (impl == RSQ_IMPL_NEON && !dw_have_neon())) {
+  if (impl == RSQ_IMPL_AUTO) { /* x86: the native AVX2 kernel, never the SIMDe NEON one */
+    impl = dw_have_avx2() ? RSQ_IMPL_AVX2 : dw_have_neon() ? RSQ_IMPL_NEON : RSQ_IMPL_REF;
+  } else if (impl == RSQ_IMPL_VNNI || (impl == RSQ_IMPL_AVX2 && !dw_have_avx2()) ||
+             (impl == RSQ_IMPL_NEON && !dw_have_neon())) {
     rsq_set_error("%s: implementation %d not available for the depthwise op in this build/CPU",
                   who, (int)impl);
     return RSQ_ERR_UNSUPPORTED;
@@ -106,7 +118,7 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
   op->lo = d->out_min;
   op->hi = d->out_max;
   op->impl = impl;
-  const int32_t c_p = RSQ_ROUND_UP(d->channels, 8);
+  const int32_t c_p = dw_cp(d->channels);
   const size_t cpad = RSQ_ROUND_UP((size_t)d->channels + 16, RSQ_COUT_PAD);
   op->w = malloc(nw);
   op->wpk = calloc((size_t)d->k * c_p, 1);
@@ -164,7 +176,7 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
                         op->bias, op->mult, op->shift, op->lo, op->hi, y, acc);
     return RSQ_OK;
   }
-  const int32_t c_p = RSQ_ROUND_UP(op->channels, 8);
+  const int32_t c_p = dw_cp(op->channels);
   const size_t rows = (size_t)RSQ_ROUND_UP(t_out, 4) + op->k - 1;
   const size_t need = rows * c_p;
   if (op->ws_size < need) {
@@ -180,19 +192,26 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
   for (int32_t t = 0; t < t_in && (size_t)t + op->pad_left < rows; t++)
     memcpy(op->ws + ((size_t)t + op->pad_left) * c_p, x + (size_t)t * op->channels,
            (size_t)op->channels);
-#if defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(RSQ_WITH_SIMDE_NEON)
   rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL};
   if (acc) { /* int32 output mode: see rsq_rq */
     y = (int8_t *)acc;
     rq.acc = acc;
     rq.ybase = y;
   }
-  rsq_dwconv1d_s8_neon(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
-  return RSQ_OK;
-#else
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  if (op->impl == RSQ_IMPL_AVX2) {
+    rsq_dwconv1d_s8_avx2(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
+    return RSQ_OK;
+  }
+#endif
+#if defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(RSQ_WITH_SIMDE_NEON)
+  if (op->impl == RSQ_IMPL_NEON) {
+    rsq_dwconv1d_s8_neon(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
+    return RSQ_OK;
+  }
+#endif
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
-#endif
 }
 
 rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,

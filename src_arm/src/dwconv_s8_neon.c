@@ -8,7 +8,9 @@
 void rsq_dwconv1d_s8_neon(int32_t channels, int32_t k, int32_t t_out, const int8_t *xpad,
                           const int8_t *wpk, const rsq_rq *rq, int8_t *y, int32_t threads) {
   assert(k >= 1 && k <= 64 && threads >= 1);
-  const int32_t c_p = RSQ_ROUND_UP(channels, 8), ncg = c_p / 8, nrb = (t_out + 3) / 4;
+  /* channel stride 16 (the op layer shares the layout with the AVX2 kernel), groups of 8 */
+  const int32_t c_p = RSQ_ROUND_UP(channels, 16), ncg = RSQ_ROUND_UP(channels, 8) / 8;
+  const int32_t nrb = (t_out + 3) / 4;
   (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int32_t item = 0; item < ncg * nrb; item++) {

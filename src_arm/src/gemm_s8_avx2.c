@@ -6,13 +6,24 @@
  * Micro-tile RSQ_AVX2_R rows x 16 columns, `chain` 4-deep steps summed in int16
  * (rsq_avx2_ukr_u8; chain chosen by the op layer: 2*chain*max(x+xoff)*max|w| <= 32767,
  * 3 for |x| <= 63, |w| <= 42).
- * Packed: int32 colsum[cout_p] then per 16-column group [K/4][16][4] int8. */
+ * Full int8 range (no chain >= 1 exists, e.g. |x| = 127 with |w| > 64): sign mode instead,
+ * xs != NULL: xpad holds |x| and xs holds x, and |x| * (sign(x) w) pairs are at most
+ * 2 * 127 * 127 = 32258, exact in int16 (chain 1; no offset, no correction).
+ * The VNNI build of this file (RSQ_X86_VNNI, avx2_common.h) uses vpdpbusd: offset mode for any
+ * range, 6 rows per micro-tile (AVX-512VL gives 32 ymm registers).
+ * Packed: int32 colsum[cout_p] then per 16-column group [K/4][16][4] int8 (one layout for both
+ * builds: the VNNI kernel takes what rsq_gemm_s8_avx2_pack wrote). */
 #include "avx2_common.h"
 
+#ifdef RSQ_X86_VNNI
+#define RSQ_AVX2_R 6
+#else
 #define RSQ_AVX2_R 3
+#endif
 
 static int32_t cout16(int32_t cout) { return RSQ_ROUND_UP(cout, 16); }
 
+#ifndef RSQ_X86_VNNI
 size_t rsq_gemm_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k) {
   return (size_t)cout16(cout) * 4 + (size_t)cout16(cout) * k * RSQ_ROUND_UP(cin, 4);
 }
@@ -24,6 +35,7 @@ void rsq_gemm_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w
   for (int32_t cg = 0; cg < cp / 16; cg++)
     rsq_avx2_pack16(cin, cout, k, w, cg * 16, 0, k, cin_p, b + (size_t)cg * 16 * K, colsum + cg * 16);
 }
+#endif
 
 /* Cache blocking: a work item is one 16-column group x up to RSQ_AVX2_RB row blocks; the
  * reduction is cut into RSQ_AVX2_KC-step slices (16 * 4 * 255 B = 16 KiB of packed weights, kept
@@ -40,9 +52,9 @@ static void ukr_chain(int32_t chain, const uint8_t *a, size_t lda, const int8_t 
   }
 }
 
-void rsq_gemm_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
-                      const rsq_rq *rq, int8_t *y, int32_t threads) {
-  assert(g->cin_p % 4 == 0 && g->chain >= 1 && threads >= 1);
+void RSQ_X86_FN(rsq_gemm_s8)(const rsq_geom *g, const uint8_t *xpad, const int8_t *xs,
+                             const void *packed, const rsq_rq *rq, int8_t *y, int32_t threads) {
+  assert(g->cin_p % 4 == 0 && g->chain >= 1 && threads >= 1 && (!xs || g->xoff == 0));
   const int32_t K = g->k * g->cin_p, nsteps = K / 4, cp = cout16(g->cout);
   const int32_t ncg = cp / 16, nrb = (g->t_out + RSQ_AVX2_R - 1) / RSQ_AVX2_R;
   const int32_t nchunk = (nrb + RSQ_AVX2_RB - 1) / RSQ_AVX2_RB;
@@ -62,8 +74,11 @@ void rsq_gemm_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed
         __m256i *acc = buf[rb - rb0];
         if (s0 == 0)
           for (int j = 0; j < 2 * RSQ_AVX2_R; j++) acc[j] = _mm256_setzero_si256();
-        ukr_chain(g->chain, xpad + (size_t)rb * RSQ_AVX2_R * lda + 4 * (size_t)s0, lda,
-                  b + (size_t)s0 * 64, ns, acc);
+        const size_t o = (size_t)rb * RSQ_AVX2_R * lda + 4 * (size_t)s0;
+        if (xs)
+          rsq_avx2_ukr_sign(xpad + o, xs + o, lda, b + (size_t)s0 * 64, ns, RSQ_AVX2_R, 1, acc);
+        else
+          ukr_chain(g->chain, xpad + o, lda, b + (size_t)s0 * 64, ns, acc);
       }
     }
     int32_t adj[16];

@@ -125,15 +125,27 @@ void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
 #if defined(__x86_64__) || defined(__i386__)
 #define RSQ_HAVE_X86 1
 int rsq_cpu_has_avx2(void);
+int rsq_cpu_has_avx512vnni(void); /* avx512vnni + avx512vl (+ OS support), and avx2 */
 size_t rsq_gemm_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_gemm_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, void *packed);
-void rsq_gemm_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
-                      const rsq_rq *rq, int8_t *y, int32_t threads);
+/* xs == NULL: offset mode (xpad = x + g->xoff); xs != NULL: sign mode (xpad = |x|, xs = x,
+ * g->xoff = 0), the AVX2 kernel's way to the full int8 range. */
+void rsq_gemm_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const int8_t *xs,
+                      const void *packed, const rsq_rq *rq, int8_t *y, int32_t threads);
 size_t rsq_wino23_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_wino23_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, void *packed);
 size_t rsq_wino23_s8_avx2_vsize(int32_t cin, int32_t k, int32_t t_out);
 void rsq_wino23_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
                         uint8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
+/* The same kernels built with vpdpbusd (RSQ_X86_VNNI): same packed weights (the _avx2 packers),
+ * same workspace; offset mode exact for any x + xoff in [0, 255]. */
+void rsq_gemm_s8_vnni(const rsq_geom *g, const uint8_t *xpad, const int8_t *xs,
+                      const void *packed, const rsq_rq *rq, int8_t *y, int32_t threads);
+void rsq_wino23_s8_vnni(const rsq_geom *g, const uint8_t *xpad, const void *packed,
+                        uint8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads);
+/* depthwise, AVX2: xpad as for the NEON kernel but c_p = RSQ_ROUND_UP(channels, 16) */
+void rsq_dwconv1d_s8_avx2(int32_t channels, int32_t k, int32_t t_out, const int8_t *xpad,
+                          const int8_t *wpk, const rsq_rq *rq, int8_t *y, int32_t threads);
 #endif /* x86 */
 
 /* ---------------- depthwise INT8 ---------------- */
@@ -143,7 +155,7 @@ void rsq_dwconv1d_s8_ref(int32_t channels, int32_t k, int32_t pad_left, int32_t 
                          const int8_t *x, int32_t t_in, const int8_t *w, const int32_t *bias,
                          const int32_t *mult, const int32_t *shift, int32_t lo, int32_t hi,
                          int8_t *y, int32_t *acc);
-/* NEON: xpad [t_out + k - 1 + 3 rows][c_p = RSQ_ROUND_UP(channels, 8)] zero padded (row r holds
+/* NEON: xpad [t_out + k - 1 + 3 rows][c_p = RSQ_ROUND_UP(channels, 16)] zero padded (row r holds
  * input time r - pad_left), packed weights [k][c_p]. */
 void rsq_dwconv1d_s8_neon(int32_t channels, int32_t k, int32_t t_out, const int8_t *xpad,
                           const int8_t *wpk, const rsq_rq *rq, int8_t *y, int32_t threads);

@@ -14,7 +14,9 @@
  *   layout [tile][xi][nch*cin_p]; (2) per block of RSQ_AVX2_WR tiles x 16 columns: four GEMMs,
  *   output transform, leftover GEMM, requantize.
  * Packed: int32 colsum_leftover[cout_p], then per 16-column group U_0..U_3 ([KW/4][16][4]
- *   each) and the leftover taps ([KL/4][16][4]). */
+ *   each) and the leftover taps ([KL/4][16][4]).
+ * The VNNI build (RSQ_X86_VNNI, avx2_common.h) runs the same data flow with vpdpbusd
+ * micro-kernels and takes the same packed weights and V buffer. */
 #include "avx2_common.h"
 
 #define RSQ_AVX2_WR 3  /* tiles (pairs of outputs) per micro-tile */
@@ -23,6 +25,7 @@
 
 static int32_t cout16(int32_t cout) { return RSQ_ROUND_UP(cout, 16); }
 
+#ifndef RSQ_X86_VNNI
 size_t rsq_wino23_s8_avx2_packed_size(int32_t cin, int32_t cout, int32_t k) {
   const int32_t cin_p = RSQ_ROUND_UP(cin, 4);
   return (size_t)cout16(cout) * 4 + (size_t)cout16(cout) * (4 * (k / 3) + k % 3) * cin_p;
@@ -55,11 +58,15 @@ void rsq_wino23_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
   }
 }
 
+#endif
+
 static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, RSQ_AVX2_WR); }
 
+#ifndef RSQ_X86_VNNI
 size_t rsq_wino23_s8_avx2_vsize(int32_t cin, int32_t k, int32_t t_out) {
   return (size_t)2 * ntiles_round(t_out) * 4 * (k / 3) * RSQ_ROUND_UP(cin, 4);
 }
+#endif
 
 /* |V| and V = B^T d for one tile, all chunks; xpad holds d + 64. */
 static void input_transform(const rsq_geom *g, const uint8_t *xpad, uint8_t *va, int8_t *vs,
@@ -98,7 +105,7 @@ static void input_transform(const rsq_geom *g, const uint8_t *xpad, uint8_t *va,
   }
 }
 
-void rsq_wino23_s8_avx2(const rsq_geom *g, const uint8_t *xpad, const void *packed,
+void RSQ_X86_FN(rsq_wino23_s8)(const rsq_geom *g, const uint8_t *xpad, const void *packed,
                         uint8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads) {
   assert(g->stride == 1 && g->k >= 3 && g->cin_p % 4 == 0 && g->xoff == 64 && threads >= 1);
   const int32_t cin_p = g->cin_p, nch = g->k / 3, rem = g->k % 3, cp = cout16(g->cout);

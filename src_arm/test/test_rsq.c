@@ -1,8 +1,9 @@
 /* test_rsq.c - kernel tests: every optimised kernel against its plain-C reference (exact for
  * integers, relative tolerance for FP32), Winograd reference against direct convolution,
  * requantization edge cases, threads, and every bad-input status of the public API.
- * Usage: test_rsq <group>; groups: requant wino_tile wino_ref gemm_neon wino_neon avx2
- * epilogue threads f32 api dwconv acc. On failure every shape parameter and the first differing index
+ * Usage: test_rsq <group>; groups: requant wino_tile wino_ref gemm_neon wino_neon avx2 vnni
+ * epilogue threads f32 api dwconv acc. A group whose kernels this CPU/build lacks says
+ * "skipped" and which implementation it skipped. On failure every shape parameter and the first differing index
  * is printed. */
 #include <math.h>
 #include <stdio.h>
@@ -252,7 +253,6 @@ static void test_conv_impl(rsq_impl impl, int wino, int ncases) {
   int fails = 0;
   for (int n = 0; n < ncases && fails < 5; n++) {
     conv_case c = random_case(wino, n);
-    if (impl == RSQ_IMPL_AVX2 && !wino && 2 * (2 * c.in_absmax + 1) * c.wmax > 32767) continue;
     fails += run_compare(&c, algo, impl, 1);
   }
   /* fixed edge cases: every k in the list, every blocking boundary for cin/cout */
@@ -273,6 +273,13 @@ static void test_conv_impl(rsq_impl impl, int wino, int ncases) {
                            {{260, 17, 15, 1, 7, 7}, 61, 63, 42, -127, 127, 3},
                            {{300, 29, 4, 1, 0, 3}, 77, 63, 42, 0, 127, 2}};
   for (int i = 0; i < 4 && fails < 5; i++) fails += run_compare(&big[i], algo, impl, 1 + i % 3);
+  if (wino) return;
+  /* the full int8 range (AVX2: sign mode; VNNI: offset 128) across the cache slices */
+  const conv_case full[] = {{{130, 40, 9, 1, 4, 4}, 100, 127, 127, -127, 127, 0},
+                            {{260, 17, 15, 2, 7, 7}, 61, 127, 127, -127, 127, 1},
+                            {{33, 70, 1, 1, 0, 0}, 50, 127, 64, 0, 127, 2},
+                            {{33, 70, 3, 1, 1, 1}, 50, 120, 65, -127, 127, 3}};
+  for (int i = 0; i < 4 && fails < 5; i++) fails += run_compare(&full[i], algo, impl, 1 + i % 2);
 }
 
 static int have_impl(rsq_impl impl) {
@@ -326,8 +333,8 @@ static void test_epilogue(rsq_impl impl) {
 }
 
 static void test_threads(void) {
-  rsq_impl impls[3] = {RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_REF};
-  for (int ii = 0; ii < 3; ii++) {
+  rsq_impl impls[4] = {RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_REF};
+  for (int ii = 0; ii < 4; ii++) {
     if (!have_impl(impls[ii])) continue;
     for (int th = 1; th <= 3; th++)
       for (int wino = 0; wino < 2; wino++) {
@@ -522,7 +529,7 @@ static int32_t dw_direct(const int8_t *x, int32_t t_in, int32_t C, const int8_t 
 static void test_dwconv(void) {
   static const int32_t CH[] = {1, 3, 7, 8, 9, 16, 17, 33, 64, 70};
   static const int32_t KS[] = {1, 2, 3, 5, 11, 20, 21};
-  rsq_impl impls[2] = {RSQ_IMPL_REF, RSQ_IMPL_NEON};
+  rsq_impl impls[3] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2};
   int fails = 0;
   for (int n = 0; n < 160 && fails < 5; n++) {
     const int32_t C = CH[rnd() % 10], k = KS[rnd() % 7], pl = rint_in(0, k - 1),
@@ -556,11 +563,11 @@ static void test_dwconv(void) {
           break;
         }
       }
-    for (int ii = 0; ii < 2; ii++) {
+    for (int ii = 0; ii < 3; ii++) {
       rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, M, sh, lo, hi};
       rsq_dwconv1d_s8 *op = NULL;
       rsq_status st = rsq_dwconv1d_s8_create(&d, &op);
-      if (st == RSQ_ERR_UNSUPPORTED && impls[ii] == RSQ_IMPL_NEON) continue;
+      if (st == RSQ_ERR_UNSUPPORTED && impls[ii] != RSQ_IMPL_REF) continue; /* not on this CPU */
       CHECK(st == RSQ_OK, "dw create C=%d k=%d: %s", C, k, rsq_last_error());
       if (st) { fails++; continue; }
       memset(y, 0x55, (size_t)t_out * C);
@@ -603,7 +610,7 @@ static void test_dwconv(void) {
   EXPECT_DW(d.weight = NULL, RSQ_ERR_NULL);
   EXPECT_DW(d.multiplier = NULL, RSQ_ERR_NULL);
   EXPECT_DW(d.impl = (rsq_impl)9, RSQ_ERR_PARAM);
-  EXPECT_DW(d.impl = RSQ_IMPL_AVX2, RSQ_ERR_UNSUPPORTED);
+  EXPECT_DW(d.impl = RSQ_IMPL_VNNI, RSQ_ERR_UNSUPPORTED);
   EXPECT_DW((d.out_min = 3, d.out_max = 2), RSQ_ERR_PARAM);
   M[1] = 5;
   EXPECT_DW((void)0, RSQ_ERR_PARAM);
@@ -640,7 +647,7 @@ static void test_dwconv(void) {
 /* rsq_conv1d_s8_run_acc / rsq_dwconv1d_s8_run_acc on every implementation against the
  * reference accumulators plus bias. */
 static void test_acc(void) {
-  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2};
+  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI};
   for (int n = 0; n < 120; n++) {
     const int wino = n % 2;
     conv_case c = random_case(wino, n);
@@ -654,9 +661,8 @@ static void test_acc(void) {
     fill_case(&c, x, w, bias, M, sh);
     rsq_conv1d_s8_acc_ref(&c.p, x, c.t_in, w, ref);
     for (size_t i = 0; i < ny; i++) ref[i] += bias[i % c.p.cout];
-    for (int ii = 0; ii < 3; ii++) {
+    for (int ii = 0; ii < 4; ii++) {
       if (!have_impl(impls[ii])) continue;
-      if (impls[ii] == RSQ_IMPL_AVX2 && !wino && 2 * (2 * c.in_absmax + 1) * c.wmax > 32767) continue;
       rsq_conv1d_s8_desc d = {c.p, wino ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM, impls[ii], c.in_absmax, w, bias,
                               M, sh, c.lo, c.hi};
       rsq_conv1d_s8 *op = NULL;
@@ -699,11 +705,11 @@ static void test_acc(void) {
         }
         ref[t * C + ch] = a;
       }
-    for (int ii = 0; ii < 2; ii++) {
-      if (!have_impl(impls[ii])) continue;
+    for (int ii = 0; ii < 3; ii++) { /* REF, NEON, AVX2: the depthwise op has no VNNI kernel */
       rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, M, sh, -127, 127};
       rsq_dwconv1d_s8 *op = NULL;
       rsq_status st = rsq_dwconv1d_s8_create(&d, &op);
+      if (st == RSQ_ERR_UNSUPPORTED && impls[ii] != RSQ_IMPL_REF) continue; /* not on this CPU */
       CHECK(st == RSQ_OK, "dw create: %s", rsq_last_error());
       if (st) continue;
       st = rsq_dwconv1d_s8_run_acc(op, x, t_in, got, 1 + n % 2);
@@ -738,9 +744,14 @@ int main(int argc, char **argv) {
     if (!have_impl(RSQ_IMPL_AVX2)) { printf("AVX2 not available: skipped\n"); return 0; }
     test_conv_impl(RSQ_IMPL_AVX2, 0, 260);
     test_conv_impl(RSQ_IMPL_AVX2, 1, 260);
+  } else if (!strcmp(g, "vnni")) {
+    if (!have_impl(RSQ_IMPL_VNNI)) { printf("AVX-512 VNNI not available: skipped\n"); return 0; }
+    test_conv_impl(RSQ_IMPL_VNNI, 0, 260);
+    test_conv_impl(RSQ_IMPL_VNNI, 1, 260);
   } else if (!strcmp(g, "epilogue")) {
     if (have_impl(RSQ_IMPL_NEON)) test_epilogue(RSQ_IMPL_NEON);
     if (have_impl(RSQ_IMPL_AVX2)) test_epilogue(RSQ_IMPL_AVX2);
+    if (have_impl(RSQ_IMPL_VNNI)) test_epilogue(RSQ_IMPL_VNNI);
     test_epilogue(RSQ_IMPL_REF);
   } else if (!strcmp(g, "threads")) test_threads();
   else if (!strcmp(g, "f32")) test_f32();

@@ -85,10 +85,14 @@ rsq_status rsq_conv1d_out_length(const rsq_conv1d_params *p, int32_t t_in, int32
 typedef enum rsq_algo { RSQ_ALGO_GEMM = 0, RSQ_ALGO_WINO23 = 1 } rsq_algo;
 
 typedef enum rsq_impl {
-  RSQ_IMPL_AUTO = 0, /* fastest available: NEON on ARM, AVX2 on x86-64 (if supported) */
+  RSQ_IMPL_AUTO = 0, /* fastest available: NEON on ARM; on x86-64 VNNI, else AVX2 (native
+                        kernels only: AUTO never picks the SIMDe-emulated NEON on x86) */
   RSQ_IMPL_REF = 1,  /* plain C reference */
   RSQ_IMPL_NEON = 2, /* NEON kernels (native on ARM; through SIMDe on x86-64 builds) */
-  RSQ_IMPL_AVX2 = 3  /* native x86-64 AVX2 kernels (vpmaddubsw with int16 accumulation) */
+  RSQ_IMPL_AVX2 = 3, /* native x86-64 AVX2 kernels (vpmaddubsw with int16 accumulation;
+                        sign mode for the full int8 range) */
+  RSQ_IMPL_VNNI = 4  /* native x86-64 AVX-512 VNNI kernels (vpdpbusd on ymm; needs
+                        avx512vnni + avx512vl) */
 } rsq_impl;
 
 /* ---- INT8 Conv1D op ---- */
@@ -133,7 +137,7 @@ typedef struct rsq_dwconv1d_s8_desc {
   int32_t channels;           /* >= 1 */
   int32_t k;                  /* 1..64 */
   int32_t pad_left, pad_right;/* 0..k-1 */
-  rsq_impl impl;              /* AUTO, REF or NEON (AVX2: UNSUPPORTED) */
+  rsq_impl impl;              /* AUTO, REF, NEON or AVX2 (VNNI: UNSUPPORTED) */
   const int8_t *weight;       /* [channels][k], values in [-127, 127] */
   const int32_t *bias;        /* [channels] or NULL; |bias| <= 2^31 - 1 - k*127*127 */
   const int32_t *multiplier;  /* [channels], each in [2^30, 2^31) */
