@@ -237,6 +237,8 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
         lat = json.loads((corpus / file).with_name("latency.json").read_text())
         assert lat["frames"] == 600 and lat["host_ms"]["1"] > 0 and lat["host_ms"]["2"] > 0
         assert lat["armv7_instructions"] > 0
+        assert set(lat["host_profile_ms"]) == {"front", "conv_k3", "pointwise", "depthwise", "classifier", "glue"}
+        assert sum(lat["armv7_profile"][k] for k in lat["host_profile_ms"]) <= lat["armv7_instructions"]
     table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
     assert len([r for r in table.splitlines() if r.startswith("| ") and "greedy, rsq-decode armv7" in r]) >= 5
     lat_rows = [r for r in table.split("Latency of rsq-decode")[1].split("\n\n")[1].splitlines()[2:]
@@ -244,6 +246,8 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
     assert [r.split(" | ")[:2] for r in lat_rows] == [["| FP32", "-"], ["| INT8 GEMM", "PTQ"], ["| INT8 Wino", "PTQ"],
                                                       ["| INT8 Wino", "RSQ† (beta=0)"], ["| INT8 Wino", "RSQ"]]
     assert lat_rows[1].endswith("| 1.000x |")
+    kind_rows = table.split("Where the time goes, per layer kind")[1].split("\n\n")[1].splitlines()[2:]
+    assert [r.split(" | ")[:2] for r in kind_rows] == [r.split(" | ")[:2] for r in lat_rows]
     e2e = json.loads((corpus / "exp/train_tiny/export/e2e_latency.json").read_text())
     assert e2e["torch_fp32_ms"]["1"] > 0 and e2e["ort_fp32_ms"]["2"] > 0
     assert "| onnxruntime FP32 (same model, ONNX export) | - |" in table

@@ -9,7 +9,14 @@ ARMv7: qemu-arm with the instruction-counting plugin (src_arm/tools/qemu_insn_co
 make install), for an ark of 1 and of 2 copies; the difference is one utterance (model loading
 cancels out). Seconds per model.
 
-Writes --out (JSON): {"frames": 600, "host_ms": {"1": x, "2": x}, "armv7_instructions": n or null}.
+Both also split the network's cost by layer kind (rsq-decode --profile; kinds in
+src_arm/app/rsqm.h: front, conv_k3, pointwise, depthwise, classifier, glue): host milliseconds
+at 1 thread (median over the runs), and ARMv7 instructions per kind from the counter's marker
+buckets (the same two-ark difference, so the kinds sum to the per-utterance count up to the
+instructions outside the network: CTC greedy search and text, reported as "outside").
+
+Writes --out (JSON): {"frames": 600, "host_ms": {"1": x, "2": x}, "armv7_instructions": n or null,
+"host_profile_ms": {kind: ms}, "armv7_profile": {kind: n} or null}.
 
 Usage:
     python -m rsqasr.bin.engine_latency --model exp/x/export/fp32.rsq --feats_scp data/test/feats.scp \
@@ -36,6 +43,16 @@ from rsqasr.utils.fileio import atomic_write_text
 
 FRAMES = 600
 SUMMARY_RE = re.compile(r"([0-9.]+) ms per utterance of 600 frames")
+PROFILE_RE = re.compile(r"profile, ms per utterance of 600 frames:(( [a-z_0-9]+ [0-9.]+)+)")
+KINDS = ("front", "conv_k3", "pointwise", "depthwise", "classifier", "glue")  # rsqm.h, in bucket order
+
+
+def parse_profile(stderr: str) -> dict[str, float]:
+    m = PROFILE_RE.search(stderr)
+    if not m:
+        raise RuntimeError(f"rsq-decode --profile: no profile line in its output: {stderr.strip()[-300:]}")
+    f = m.group(1).split()
+    return {f[i]: float(f[i + 1]) for i in range(0, len(f), 2)}
 
 
 def utterance_600(feats_scp: Path) -> np.ndarray:
@@ -58,12 +75,13 @@ def write_copies(path: Path, mat: np.ndarray, n: int) -> None:
             w(f"utt{i:03d}", mat)
 
 
-def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: Path) -> float:
-    """Median of ``runs`` timings; the hypotheses go to ``hyp``, a scratch file (never a device:
-    see rsqasr.utils.fileio)."""
-    times = []
+def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: Path
+            ) -> tuple[float, dict[str, float]]:
+    """Median of ``runs`` timings and, per layer kind, the median of the runs' profiles; the
+    hypotheses go to ``hyp``, a scratch file (never a device: see rsqasr.utils.fileio)."""
+    times, profiles = [], []
     for _ in range(runs):
-        p = subprocess.run([binary, "--threads", str(threads), str(model), str(ark), str(hyp)],
+        p = subprocess.run([binary, "--threads", str(threads), "--profile", str(model), str(ark), str(hyp)],
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"{binary} failed on {model}: {p.stderr.strip()[-500:]}")
@@ -71,27 +89,43 @@ def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: P
         if not m:
             raise RuntimeError(f"{binary}: no summary line in its output: {p.stderr.strip()[-300:]}")
         times.append(float(m.group(1)))
-    return statistics.median(times)
+        profiles.append(parse_profile(p.stderr))
+    return statistics.median(times), {k: statistics.median(pr[k] for pr in profiles) for k in profiles[0]}
+
+
+def read_buckets(path: Path) -> tuple[int, dict[str, int]]:
+    """The counter's file: the total, then "BUCKET N" lines and "unmarked N" (qemu_insn_count.c)."""
+    lines = path.read_text().split("\n")
+    total, buckets = int(lines[0]), {}
+    for ln in lines[1:]:
+        if ln.strip():
+            b, n = ln.split()
+            name = KINDS[int(b)] if b.isdigit() and int(b) < len(KINDS) else "outside"
+            buckets[name] = buckets.get(name, 0) + int(n)
+    return total, buckets
 
 
 def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Path, Path], tmp: Path,
-                       ld_prefix: str) -> int:
-    """Guest instructions of one utterance: the count for ``arks[1]`` (two copies) minus the one
-    for ``arks[0]`` (one copy), so that process start and model loading cancel out."""
+                       ld_prefix: str) -> tuple[int, dict[str, int]]:
+    """Guest instructions of one utterance, in all and per layer kind: the counts for ``arks[1]``
+    (two copies) minus the ones for ``arks[0]`` (one copy), so that process start and model
+    loading cancel out."""
     counts = []
     for i, ark in enumerate(arks):
         out = tmp / f"insns{i}"
         q = subprocess.run(["qemu-arm", "-L", ld_prefix, "-plugin", f"{counter},out={out}", str(binary),
-                            "--threads", "1", str(model), str(ark), str(tmp / f"hyp{i}.txt")],
+                            "--threads", "1", "--profile", str(model), str(ark), str(tmp / f"hyp{i}.txt")],
                            capture_output=True, text=True)
         if q.returncode != 0:
             raise RuntimeError(f"qemu-arm {binary} failed: {q.stderr.strip()[-500:]}")
         try:
-            counts.append(int(out.read_text().split()[0]))
+            counts.append(read_buckets(out))
         except (OSError, IndexError, ValueError) as e:
             raise RuntimeError(f"{counter}: no instruction count in {out} ({e}); qemu said: "
                                f"{q.stderr.strip()[-300:]}") from e
-    return counts[1] - counts[0]
+    (t0, b0), (t1, b1) = counts
+    kinds = {k: b1.get(k, 0) - b0.get(k, 0) for k in (*KINDS, "outside") if k in b1}
+    return t1 - t0, kinds
 
 
 def main(args) -> None:
@@ -102,12 +136,15 @@ def main(args) -> None:
     if binary is None:
         raise FileNotFoundError(f"{args.binary} not on PATH (make install builds it; . ./path.sh)")
     mat = utterance_600(Path(args.feats_scp))
-    res: dict = {"frames": FRAMES, "model": str(model), "host_ms": {}, "armv7_instructions": None}
+    res: dict = {"frames": FRAMES, "model": str(model), "host_ms": {}, "armv7_instructions": None,
+                 "host_profile_ms": None, "armv7_profile": None}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         write_copies(tmp / "rep.ark", mat, args.repeats)
         for t in args.threads:
-            res["host_ms"][str(t)] = host_ms(binary, model, tmp / "rep.ark", t, args.runs, tmp / "hyp.txt")
+            res["host_ms"][str(t)], prof = host_ms(binary, model, tmp / "rep.ark", t, args.runs, tmp / "hyp.txt")
+            if t == 1:
+                res["host_profile_ms"] = prof
             logging.info("%s: host %.2f ms per 600 frames with %d thread(s)", model, res["host_ms"][str(t)], t)
         if args.armv7_instructions:
             arm = Path(args.armv7_build) / "rsq-decode"
@@ -119,8 +156,8 @@ def main(args) -> None:
                                         f"(src_arm/tools/qemu_insn_count.c; make install builds it)")
             write_copies(tmp / "one.ark", mat, 1)
             write_copies(tmp / "two.ark", mat, 2)
-            res["armv7_instructions"] = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"),
-                                                           tmp, args.qemu_ld_prefix)
+            res["armv7_instructions"], res["armv7_profile"] = armv7_instructions(
+                arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp, args.qemu_ld_prefix)
             logging.info("%s: ARMv7 %d instructions per 600 frames", model, res["armv7_instructions"])
     atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
 

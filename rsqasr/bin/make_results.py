@@ -167,12 +167,42 @@ def table(name: str, base: dict) -> str:
             if e2e.get(key):
                 ms = [f"{e2e[key][t]:.2f}" if t in e2e[key] else "" for t in ("1", "2")]
                 lines.append(f"| {label} | - | {ms[0]} | {ms[1]} | | |")
+        lines += kind_breakdown(lat, order)
     n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
     lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile "
               "bootstrap over sentences (utterances of the same text resampled together; 1,000 resamples); "
               "Δ: paired bootstrap against the FP32 row with the same decoding, 'sig.' = its 95% CI excludes 0. "
               "Quantized rows are decoded by the bit-exact integer reference (rsqasr.quant.intref)."]
     return "\n".join(lines)
+
+
+KIND_LABELS = (("front", "front (strided convs)"), ("conv_k3", "k>=3 convs (Winograd candidates)"),
+               ("pointwise", "1x1 convs"), ("depthwise", "depthwise memory"), ("classifier", "classifier"),
+               ("glue", "elementwise + conversions"))
+
+
+def kind_breakdown(lat: dict, order) -> list[str]:
+    """Where the time goes: per layer kind, host ms (1 thread) and ARMv7 M instructions
+    (rsq-decode --profile; rsqasr.bin.engine_latency); rows sorted by ``order``, table()'s row key."""
+    keys = [k for k in sorted(lat, key=lambda k: order((*k, ""))) if lat[k].get("host_profile_ms")]
+    if not keys:
+        return []
+    out = ["", "Where the time goes, per layer kind (rsq-decode --profile, same 600-frame utterance; cells: host ms "
+           "at 1 thread / ARMv7 M instructions (share of the network's instructions)):", "",
+           "| quantization | method | " + " | ".join(lab for _, lab in KIND_LABELS) + " |",
+           "|---|---|" + "---|" * len(KIND_LABELS)]
+    for key in keys:
+        L = lat[key]
+        hp, ap = L["host_profile_ms"], L.get("armv7_profile") or {}
+        net = sum(ap.get(k, 0) for k, _ in KIND_LABELS)
+        cells = []
+        for k, _ in KIND_LABELS:
+            c = f"{hp[k]:.2f}" if k in hp else ""
+            if k in ap and net:
+                c += f" / {ap[k] / 1e6:.1f} ({100 * ap[k] / net:.0f}%)"
+            cells.append(c)
+        out.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    return out
 
 
 def main(args) -> None:

@@ -13,8 +13,41 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(__arm__) && defined(__linux__)
+#include <unistd.h>
+#endif
 
 #include "rsqm.h"
+
+/* ---------------------------------------------------------------- profile (--profile) */
+const char *const rsqm_kind_names[RSQM_N_KINDS] = {"front", "conv_k3", "pointwise", "depthwise",
+                                                   "classifier", "glue"};
+
+int rsqm_layer_kind(const rsqm_layer *L) {
+  if (L->op == RSQM_OP_LINEAR) return RSQM_K_CLASSIFIER;
+  if (L->groups > 1) return RSQM_K_DEPTHWISE;
+  if (L->stride > 1) return RSQM_K_FRONT;
+  return L->k == 1 ? RSQM_K_POINTWISE : RSQM_K_CONV_K3;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* Close the running kind's interval and open `kind`'s (RSQM_N_KINDS: none, end of a run). */
+static void prof_enter(rsqm_profile *p, int kind) {
+  if (!p || p->cur == kind) return;
+  const double t = now_ms();
+  if (p->cur >= 0 && p->cur < RSQM_N_KINDS) p->ms[p->cur] += t - p->t_last;
+  p->t_last = t;
+  p->cur = kind;
+#if defined(__arm__) && defined(__linux__)
+  syscall(RSQM_MARK_SYSCALL, kind); /* -ENOSYS; seen by the qemu counter */
+#endif
+}
 
 
 typedef struct value {
@@ -51,7 +84,8 @@ static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, 
 }
 
 static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value *in, value *out,
-                     int32_t threads, char *err, size_t errlen) {
+                     int32_t threads, rsqm_profile *prof, char *err, size_t errlen) {
+  const int kind = rsqm_layer_kind(L);
   rsq_conv1d_params p = {L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r};
   int32_t t_out;
   if (rsq_conv1d_out_length(&p, in->T, &t_out) != RSQ_OK) return RSQM_TOO_SHORT;
@@ -69,10 +103,12 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
       x = xd;
     }
     rsq_status st = RSQ_OK;
+    prof_enter(prof, kind);
     if (L->groups > 1)
       conv_f32_grouped(L, x, in->T, out->f, t_out);
     else
       st = rsq_conv1d_f32_run(L->opf, x, in->T, out->f, threads);
+    prof_enter(prof, RSQM_K_GLUE);
     free(xd);
     if (st != RSQ_OK) {
       rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
@@ -95,6 +131,7 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
       free(xqa);
       goto nomem;
     }
+    prof_enter(prof, kind);
     st = L->dw8 ? rsq_dwconv1d_s8_run(L->dw8, xq, in->T, out->q, threads)
                 : rsq_conv1d_s8_run(L->op8, xq, in->T, out->q, threads);
   } else {
@@ -105,8 +142,10 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
       free(xqa);
       goto nomem;
     }
+    prof_enter(prof, kind);
     st = L->dw8 ? rsq_dwconv1d_s8_run_acc(L->dw8, xq, in->T, acc, threads)
                 : rsq_conv1d_s8_run_acc(L->op8, xq, in->T, acc, threads);
+    prof_enter(prof, RSQM_K_GLUE); /* dequantize */
     if (st == RSQ_OK)
       for (int32_t t = 0; t < t_out; t++)
         for (int32_t c = 0; c < L->cout; c++)
@@ -114,6 +153,7 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
     free(acc);
   }
   free(xqa);
+  prof_enter(prof, RSQM_K_GLUE);
   if (st != RSQ_OK) {
     rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
     return RSQM_ERROR;
@@ -134,6 +174,11 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
     return RSQM_ERROR;
   }
   if (threads < 1) threads = 1;
+  rsqm_profile *prof = m->profile;
+  if (prof) {
+    prof->cur = -1;
+    prof_enter(prof, RSQM_K_GLUE); /* CMVN and everything up to the first layer */
+  }
   value *v = calloc((size_t)m->n_nodes, sizeof(value));
   if (!v) {
     rsqm_seterr(err, errlen, "out of memory");
@@ -209,7 +254,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       }
       case RSQM_N_CONV:
       case RSQM_N_LINEAR:
-        rc = run_layer(&m->layers[N->layer], &m->nodes[N->in0], a, o, threads, err, errlen);
+        rc = run_layer(&m->layers[N->layer], &m->nodes[N->in0], a, o, threads, prof, err, errlen);
         break;
       default:
         rsqm_seterr(err, errlen, "graph node %d: op %d", i, N->op);
@@ -239,6 +284,10 @@ cleanup:
       free(v[i].f);
     }
   free(v);
+  if (prof) {
+    prof_enter(prof, RSQM_N_KINDS);
+    prof->runs++;
+  }
   return rc;
 }
 

@@ -1,12 +1,14 @@
 /* rsq_decode.c - rsq-decode: decode Kaldi features with an exported model (src_arm/FORMAT.md).
  *
- *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] model.rsq feats.scp|feats.ark [out.txt]
+ *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] model.rsq feats.scp|feats.ark [out.txt]
  *
  * Writes Kaldi text ("utt-id hypothesis", the tokens joined as rsqasr's decode writes them) to
  * out.txt or stdout, and a summary line on
  * stderr. --dump-logits: an existing directory gets one <utt>.npy (float32 [T'][V]) per
  * utterance, any other path one Kaldi binary ark of float matrices. --timing: one line per
- * utterance on stderr. Exit status 0, or 1 with a message naming the file on any error (a
+ * utterance on stderr. --profile: the network time split by layer kind (rsqm.h), one line on
+ * stderr; the ARM builds also issue one marker system call per change of kind (rsqm.h), which
+ * the qemu instruction counter uses to split its count. Exit status 0, or 1 with a message naming the file on any error (a
  * model or feature file that cannot be read, a feature dimension that does not match the
  * model, an utterance with 0 frames); an utterance too short for the network gets an empty
  * hypothesis and a warning, as in rsqasr.bin.decode.
@@ -50,12 +52,14 @@ static double now_s(void) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--timing] model.rsq feats.scp|feats.ark [out.txt]\n"
+          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] model.rsq feats.scp|feats.ark [out.txt]\n"
           "  Decodes Kaldi features (feats.scp with 'key path[:offset]' lines, or a binary ark whose name\n"
           "  ends in .ark) with CTC greedy search; writes 'utt-id hypothesis' lines to out.txt or stdout.\n"
           "  --threads N        kernel threads (default 1)\n"
           "  --dump-logits P    logits of every utterance: P a directory -> P/<utt>.npy, else a Kaldi ark\n"
-          "  --timing           per-utterance time on stderr\n",
+          "  --timing           per-utterance time on stderr\n"
+          "  --profile          network time split by layer kind (stderr, ms per 600 frames); the ARM\n"
+          "                     builds also mark each kind for the qemu instruction counter\n",
           prog);
 }
 
@@ -132,6 +136,9 @@ static void write_ark(FILE *f, const char *path, const char *utt, const float *x
 
 int main(int argc, char **argv) {
   int threads = 1, timing = 0;
+  rsqm_profile prof;
+  memset(&prof, 0, sizeof prof);
+  int profile = 0;
   const char *dump = NULL;
   const char *pos[3];
   int npos = 0;
@@ -145,6 +152,8 @@ int main(int argc, char **argv) {
       dump = argv[++i];
     } else if (!strcmp(argv[i], "--timing")) {
       timing = 1;
+    } else if (!strcmp(argv[i], "--profile")) {
+      profile = 1;
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
@@ -168,6 +177,7 @@ int main(int argc, char **argv) {
   rsqm_model *m = NULL;
   if (rsqm_load_file(model_path, &m, err, sizeof err)) die("%s: %s", model_path, err);
   if (rsqm_prepare(m, err, sizeof err)) die("%s: %s", model_path, err);
+  if (profile) m->profile = &prof;
 
   /* features: an scp, or a binary ark read sequentially */
   const size_t fl = strlen(feats_path);
@@ -298,6 +308,13 @@ int main(int argc, char **argv) {
           "%.2f ms per utterance of 600 frames (threads %d)\n",
           prog, n_utts, n_short, n_bad, audio, t_net, audio > 0 ? t_net / audio : 0.0,
           frames_total > 0 ? 1e3 * t_net * 600.0 / (double)frames_total : 0.0, threads);
+  if (profile) {
+    fprintf(stderr, "%s: profile, ms per utterance of 600 frames:", prog);
+    for (int k = 0; k < RSQM_N_KINDS; k++)
+      fprintf(stderr, " %s %.3f", rsqm_kind_names[k],
+              frames_total > 0 ? prof.ms[k] * 600.0 / (double)frames_total : 0.0);
+    fprintf(stderr, "\n");
+  }
   rsqm_scp_free(ents, nent);
   rsqm_free(m);
   return 0;

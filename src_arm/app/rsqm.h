@@ -56,6 +56,28 @@ typedef struct rsqm_node {
   int32_t qT;
 } rsqm_node;
 
+/* Where the time goes (rsq-decode --profile): every step of rsqm_run belongs to one kind.
+ * Layers by shape: FRONT strided convs; CONV_K3 dense stride-1 convs with k >= 3 (the Winograd
+ * candidates, whatever scheme runs them); POINTWISE k = 1 convs; DEPTHWISE grouped convs (the
+ * DFSMN memory); CLASSIFIER linear layers. GLUE: CMVN, relu, add, pad, transpose nodes and the
+ * float <-> int8 conversions around integer layers. */
+enum { RSQM_K_FRONT = 0, RSQM_K_CONV_K3, RSQM_K_POINTWISE, RSQM_K_DEPTHWISE, RSQM_K_CLASSIFIER,
+       RSQM_K_GLUE, RSQM_N_KINDS };
+extern const char *const rsqm_kind_names[RSQM_N_KINDS];
+int rsqm_layer_kind(const rsqm_layer *L);
+/* Marker system call of the ARM builds' profile (a number no kernel defines: -ENOSYS, no
+ * effect): rsqm_run issues syscall(RSQM_MARK_SYSCALL, kind) when it enters a kind, and
+ * syscall(RSQM_MARK_SYSCALL, RSQM_N_KINDS) when it returns, so that the qemu instruction
+ * counter (src_arm/tools/qemu_insn_count.c) can split its count by kind. */
+#define RSQM_MARK_SYSCALL 0x7ff0
+typedef struct rsqm_profile {
+  double ms[RSQM_N_KINDS]; /* accumulated wall time per kind */
+  int32_t runs;            /* rsqm_run calls profiled */
+  /* internal */
+  int32_t cur;
+  double t_last;
+} rsqm_profile;
+
 typedef struct rsqm_model {
   uint8_t *blob;      /* the whole file (owned) */
   size_t size;
@@ -70,6 +92,7 @@ typedef struct rsqm_model {
   rsqm_node *nodes;
   int32_t vocab;      /* channels of the output node */
   int prepared;
+  rsqm_profile *profile; /* NULL: off (the caller owns it; rsqm_run adds to it) */
 } rsqm_model;
 
 /* Parse and validate a model held in memory (copied). name is used in messages only. */

@@ -18,6 +18,7 @@ SHAPES = [(3, 128, 512), (3, 128, 768), (3, 128, 1024), (15, 128, 128), (9, 256,
 PAPER = {(3, 128, 512): 1.12, (3, 128, 768): 1.14, (3, 128, 1024): 1.24, (15, 128, 128): 1.10,
          (9, 256, 512): 1.24, (13, 512, 512): 1.17, (15, 512, 512): 1.30}
 T = 150
+HOST_ISAS = ("avx2", "vnni")  # bench_rsq's native x86 kernel sets (one run each, 1 thread)
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -119,13 +120,19 @@ def main():
     load0 = os.getloadavg()[0]
     recs = []
     for th in [int(t) for t in args.threads.split(",")]:
-        out = subprocess.run([args.host_bin, "time", "auto", str(th), "50"], check=True,
-                             capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            r = json.loads(line)
-            recs.append({"shape": r["shape"], "length": T, "target": "host", "impl": r["impl"],
-                         "threads": th, "ms_median": r["ms_median"], "ms_min": r["ms_min"],
-                         "instructions": None, "isa": r["isa"]})
+        # 1 thread: every native x86 kernel set the CPU has, side by side; more threads: AUTO's
+        for isa in (HOST_ISAS if th == 1 else ("auto",)):
+            run = subprocess.run([args.host_bin, "time", isa, str(th), "50"], capture_output=True, text=True)
+            if run.returncode != 0:  # this CPU lacks the kernel set (e.g. no AVX-512 VNNI)
+                print(f"bench: host {isa} skipped: {run.stderr.strip()}")
+                continue
+            for line in run.stdout.splitlines():
+                r = json.loads(line)
+                if r["impl"] == "fp32" and any(x["impl"] == "fp32" and x["threads"] == th for x in recs):
+                    continue
+                recs.append({"shape": r["shape"], "length": T, "target": "host", "impl": r["impl"],
+                             "threads": th, "ms_median": r["ms_median"], "ms_min": r["ms_min"],
+                             "instructions": None, "isa": r["isa"]})
         for (k, cin, cout) in SHAPES:
             for impl, fn in (("torch_int8", torch_int8), ("ort_qlinearconv", ort_qlinearconv)):
                 res = fn(k, cin, cout, th)
@@ -146,9 +153,10 @@ def main():
     write_md(recs, note)
 
 
-def find(recs, shape, target, impl, threads=1):
+def find(recs, shape, target, impl, threads=1, isa=None):
     for r in recs:
-        if r["shape"] == list(shape) and r["target"] == target and r["impl"] == impl and r["threads"] == threads:
+        if r["shape"] == list(shape) and r["target"] == target and r["impl"] == impl and r["threads"] == threads \
+                and (isa is None or r.get("isa") == isa):
             return r
     return None
 
@@ -163,19 +171,27 @@ def write_md(recs, note=""):
     if note:
         lines += [note, ""]
     for th in sorted({r["threads"] for r in recs if r["target"] == "host"}):
+        isas = [i for i in ("avx2", "vnni", "neon", "ref")
+                if any(r["target"] == "host" and r["threads"] == th and r.get("isa") == i and r["impl"] == "gemm_s8"
+                       for r in recs)]
+        head, cols = [], []
+        for i in isas:
+            head += [f"INT8 GEMM ({i})", f"INT8 Winograd ({i})", f"GEMM/Wino ({i})"]
+            cols += [("gemm_s8", i), ("wino23_s8", i), (None, i)]
+        head += ["FP32", "torch int8", "ORT QLinearConv"]
+        cols += [("fp32", None), ("torch_int8", None), ("ort_qlinearconv", None)]
         lines += [f"## Host, {th} thread(s): median / min ms (GMAC/s at min)", "",
-                  "| shape (k,Cin,Cout) | INT8 GEMM | INT8 Winograd | GEMM/Wino | FP32 | torch int8 | ORT QLinearConv |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| shape (k,Cin,Cout) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
         for s in SHAPES:
             macs = T * s[0] * s[1] * s[2]
             cells = []
-            for impl in ("gemm_s8", "wino23_s8", None, "fp32", "torch_int8", "ort_qlinearconv"):
+            for impl, isa in cols:
                 if impl is None:
-                    g, w = find(recs, s, "host", "gemm_s8", th), find(recs, s, "host", "wino23_s8", th)
+                    g, w = find(recs, s, "host", "gemm_s8", th, isa), find(recs, s, "host", "wino23_s8", th, isa)
                     cells.append(f"{g['ms_median'] / w['ms_median']:.2f}x ({g['ms_min'] / w['ms_min']:.2f}x)"
                                  if g and w else "-")
                     continue
-                r = find(recs, s, "host", impl, th)
+                r = find(recs, s, "host", impl, th, isa)
                 cells.append(f"{r['ms_median']:.3f} / {r['ms_min']:.3f} ({macs / r['ms_min'] * 1e-6:.0f})"
                              if r else "n/a")
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
@@ -203,9 +219,10 @@ def write_md(recs, note=""):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         labels, arm, arm24, paper, th, host = [], [], [], [], [], []
+        host_isa = "vnni" if find(recs, SHAPES[0], "host", "gemm_s8", 1, "vnni") else "avx2"
         for s in SHAPES:
             g, w = find(recs, s, "armv7", "gemm_s8"), find(recs, s, "armv7", "wino23_s8")
-            hg, hw = find(recs, s, "host", "gemm_s8"), find(recs, s, "host", "wino23_s8")
+            hg, hw = find(recs, s, "host", "gemm_s8", 1, host_isa), find(recs, s, "host", "wino23_s8", 1, host_isa)
             labels.append(f"{s[0]},{s[1]},{s[2]}")
             arm.append(g["instructions"] / w["instructions"] if g and w else 0)
             g24 = find(recs, s, "armv7", "gemm_s8_2x4")
@@ -218,7 +235,7 @@ def write_md(recs, note=""):
         plt.figure(figsize=(10, 4))
         for i, (vals, name) in enumerate(((arm, "ARMv7 instr, best GEMM / Wino"),
                                           (arm24, "ARMv7 instr, same-kernel GEMM / Wino"),
-                                          (host, "host AVX2 time (1 thr, min)"),
+                                          (host, f"host {host_isa} time (1 thr, min)"),
                                           (paper, "paper Table 3"), (th, "theory"))):
             plt.bar(x + (i - 2) * 0.16, vals, 0.16, label=name)
         plt.xticks(x, labels)
