@@ -50,6 +50,103 @@ static void prof_enter(rsqm_profile *p, int kind) {
 }
 
 
+/* ---------------------------------------------------------------- buffer pool */
+/* Buffers of the executor's values and temporaries, kept by the model: a request takes the
+ * smallest free buffer that is large enough (or regrows a free one, or adds one), a release
+ * marks it free. The graph keeps the same shapes from one utterance to the next, so after the
+ * first utterance of a given length no request allocates. */
+typedef struct rsqm_pool {
+  void **buf;
+  size_t *cap;
+  uint8_t *busy;
+  int32_t n, max;
+} rsqm_pool;
+
+void rsqm_pool_free(rsqm_pool *pool) {
+  if (!pool) return;
+  for (int32_t i = 0; i < pool->n; i++) free(pool->buf[i]);
+  free(pool->buf);
+  free(pool->cap);
+  free(pool->busy);
+  free(pool);
+}
+
+static void *pool_get(rsqm_model *m, size_t bytes) {
+  if (!m->pool && !(m->pool = calloc(1, sizeof(rsqm_pool)))) return NULL;
+  rsqm_pool *p = m->pool;
+  if (bytes == 0) bytes = 1;
+  int32_t best = -1, any = -1;
+  for (int32_t i = 0; i < p->n; i++) {
+    if (p->busy[i]) continue;
+    if (p->cap[i] >= bytes && (best < 0 || p->cap[i] < p->cap[best])) best = i;
+    if (any < 0 || p->cap[i] > p->cap[any]) any = i;
+  }
+  if (best < 0 && any >= 0) { /* regrow the largest free buffer */
+    void *nb = malloc(bytes);
+    if (!nb) return NULL;
+    free(p->buf[any]);
+    p->buf[any] = nb;
+    p->cap[any] = bytes;
+    best = any;
+  }
+  if (best < 0) {
+    if (p->n == p->max) {
+      const int32_t mx = p->max ? 2 * p->max : 16;
+      void **b = realloc(p->buf, (size_t)mx * sizeof *b);
+      if (b) p->buf = b;
+      size_t *c = realloc(p->cap, (size_t)mx * sizeof *c);
+      if (c) p->cap = c;
+      uint8_t *u = realloc(p->busy, (size_t)mx);
+      if (u) p->busy = u;
+      if (!b || !c || !u) return NULL;
+      p->max = mx;
+    }
+    if (!(p->buf[p->n] = malloc(bytes))) return NULL;
+    p->cap[p->n] = bytes;
+    best = p->n++;
+  }
+  p->busy[best] = 1;
+  return p->buf[best];
+}
+
+static void pool_put(rsqm_model *m, void *ptr) {
+  if (!ptr || !m->pool) return;
+  for (int32_t i = 0; i < m->pool->n; i++)
+    if (m->pool->buf[i] == ptr) {
+      m->pool->busy[i] = 0;
+      return;
+    }
+}
+
+/* last_use[i]: the last node that reads value i, through transposes (which share their input's
+ * buffer); the output node's value is read by rsqm_run itself (n_nodes). */
+static int plan_last_use(rsqm_model *m) {
+  if (m->last_use) return 0;
+  int32_t *root = calloc((size_t)m->n_nodes + 1, sizeof *root), *last = malloc(((size_t)m->n_nodes + 1) * sizeof *last);
+  if (!root || !last) {
+    free(root);
+    free(last);
+    return 1;
+  }
+  for (int32_t i = 0; i < m->n_nodes; i++) {
+    const rsqm_node *N = &m->nodes[i];
+    root[i] = i;
+    if (N->op == RSQM_N_TRANSPOSE && N->in0 >= 0 && N->in0 < i) root[i] = root[N->in0];
+    last[i] = -1;
+    if (N->op != RSQM_N_INPUT && N->in0 >= 0 && N->in0 < i) { /* the loader checked this */
+      last[root[N->in0]] = i;
+      if (N->op == RSQM_N_ADD && N->in1 >= 0 && N->in1 < i) last[root[N->in1]] = i;
+    }
+  }
+  if (m->output >= 0 && m->output < m->n_nodes) last[root[m->output]] = m->n_nodes;
+  /* a transpose's own entry: released through its root */
+  for (int32_t i = 0; i < m->n_nodes; i++)
+    if (root[i] != i) last[i] = -1;
+  free(root);
+  m->last_use = last;
+  return 0;
+}
+
 typedef struct value {
   int32_t T, C;
   int8_t *q; /* q8 values */
@@ -83,8 +180,9 @@ static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, 
     }
 }
 
-static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value *in, value *out,
-                     int32_t threads, rsqm_profile *prof, char *err, size_t errlen) {
+static int run_layer(rsqm_model *m, const rsqm_layer *L, const rsqm_node *in_node, const value *in,
+                     value *out, int32_t threads, char *err, size_t errlen) {
+  rsqm_profile *prof = m->profile;
   const int kind = rsqm_layer_kind(L);
   rsq_conv1d_params p = {L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r};
   int32_t t_out;
@@ -94,11 +192,11 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
   out->owned = 1;
   const size_t nx = (size_t)in->T * in->C, ny = (size_t)t_out * L->cout;
   if (L->scheme == RSQM_FP32) {
-    if (!(out->f = malloc(ny * sizeof(float)))) goto nomem;
+    if (!(out->f = pool_get(m, ny * sizeof(float)))) goto nomem;
     const float *x = in->f;
     float *xd = NULL;
     if (in->q) { /* never produced by the plans (the loader rejects it); kept total */
-      if (!(xd = malloc(nx * sizeof(float)))) goto nomem;
+      if (!(xd = pool_get(m, nx * sizeof(float)))) goto nomem;
       for (size_t i = 0; i < nx; i++) xd[i] = (float)in->q[i] * in_node->qs;
       x = xd;
     }
@@ -109,7 +207,7 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
     else
       st = rsq_conv1d_f32_run(L->opf, x, in->T, out->f, threads);
     prof_enter(prof, RSQM_K_GLUE);
-    free(xd);
+    pool_put(m, xd);
     if (st != RSQ_OK) {
       rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
       return RSQM_ERROR;
@@ -120,26 +218,26 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
   const int8_t *xq = in->q;
   int8_t *xqa = NULL;
   if (!xq) {
-    if (!(xqa = malloc(nx ? nx : 1))) goto nomem;
+    if (!(xqa = pool_get(m, nx))) goto nomem;
     const float inv = 1.0f / L->s_in;
     for (size_t i = 0; i < nx; i++) xqa[i] = quant1(in->f[i], inv, L->act_T);
     xq = xqa;
   }
   rsq_status st;
   if (L->out == RSQM_OUT_REQUANT) {
-    if (!(out->q = malloc(ny))) {
-      free(xqa);
+    if (!(out->q = pool_get(m, ny))) {
+      pool_put(m, xqa);
       goto nomem;
     }
     prof_enter(prof, kind);
     st = L->dw8 ? rsq_dwconv1d_s8_run(L->dw8, xq, in->T, out->q, threads)
                 : rsq_conv1d_s8_run(L->op8, xq, in->T, out->q, threads);
   } else {
-    int32_t *acc = malloc(ny * sizeof(int32_t));
-    out->f = malloc(ny * sizeof(float));
+    int32_t *acc = pool_get(m, ny * sizeof(int32_t));
+    out->f = pool_get(m, ny * sizeof(float));
     if (!acc || !out->f) {
-      free(acc);
-      free(xqa);
+      pool_put(m, acc);
+      pool_put(m, xqa);
       goto nomem;
     }
     prof_enter(prof, kind);
@@ -150,9 +248,9 @@ static int run_layer(const rsqm_layer *L, const rsqm_node *in_node, const value 
       for (int32_t t = 0; t < t_out; t++)
         for (int32_t c = 0; c < L->cout; c++)
           out->f[(size_t)t * L->cout + c] = (float)acc[(size_t)t * L->cout + c] * L->deq[c];
-    free(acc);
+    pool_put(m, acc);
   }
-  free(xqa);
+  pool_put(m, xqa);
   prof_enter(prof, RSQM_K_GLUE);
   if (st != RSQ_OK) {
     rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
@@ -175,6 +273,10 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
   }
   if (threads < 1) threads = 1;
   rsqm_profile *prof = m->profile;
+  if (plan_last_use(m)) {
+    rsqm_seterr(err, errlen, "out of memory");
+    return RSQM_ERROR;
+  }
   if (prof) {
     prof->cur = -1;
     prof_enter(prof, RSQM_K_GLUE); /* CMVN and everything up to the first layer */
@@ -193,7 +295,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       o->T = t_in;
       o->C = m->dim;
       o->owned = 1;
-      if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+      if (!(o->f = pool_get(m, n * sizeof(float)))) goto nomem;
       for (int32_t t = 0; t < t_in; t++)
         for (int32_t d = 0; d < m->dim; d++) {
           const size_t j = (size_t)t * m->dim + d;
@@ -213,10 +315,10 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
         o->C = a->C;
         o->owned = 1;
         if (a->q) {
-          if (!(o->q = malloc(n ? n : 1))) goto nomem;
+          if (!(o->q = pool_get(m, n))) goto nomem;
           for (size_t j = 0; j < n; j++) o->q[j] = a->q[j] < 0 ? 0 : a->q[j];
         } else {
-          if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+          if (!(o->f = pool_get(m, n * sizeof(float)))) goto nomem;
           for (size_t j = 0; j < n; j++) o->f[j] = a->f[j] < 0.0f ? 0.0f : a->f[j];
         }
         break;
@@ -230,7 +332,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
         o->T = a->T;
         o->C = a->C;
         o->owned = 1;
-        if (!(o->f = malloc(n * sizeof(float)))) goto nomem;
+        if (!(o->f = pool_get(m, n * sizeof(float)))) goto nomem;
         for (size_t j = 0; j < n; j++) o->f[j] = a->f[j] + b->f[j];
         break;
       }
@@ -245,8 +347,10 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
         o->C = a->C;
         o->owned = 1;
         const size_t es = a->q ? 1 : sizeof(float);
-        void *buf = calloc((size_t)T * (size_t)a->C + 1, es);
+        const size_t bytes = ((size_t)T * (size_t)a->C + 1) * es;
+        void *buf = pool_get(m, bytes);
         if (!buf) goto nomem;
+        memset(buf, 0, bytes);
         memcpy((char *)buf + (size_t)N->a0 * a->C * es, a->q ? (void *)a->q : (void *)a->f, n * es);
         if (a->q) o->q = buf;
         else o->f = buf;
@@ -254,11 +358,23 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       }
       case RSQM_N_CONV:
       case RSQM_N_LINEAR:
-        rc = run_layer(&m->layers[N->layer], &m->nodes[N->in0], a, o, threads, prof, err, errlen);
+        rc = run_layer(m, &m->layers[N->layer], &m->nodes[N->in0], a, o, threads, err, errlen);
         break;
       default:
         rsqm_seterr(err, errlen, "graph node %d: op %d", i, N->op);
         rc = RSQM_ERROR;
+    }
+    /* inputs read for the last time go back to the pool */
+    for (int in = 0; in < (N->op == RSQM_N_ADD ? 2 : 1) && !rc; in++) {
+      int32_t j = in ? N->in1 : N->in0;
+      while (m->nodes[j].op == RSQM_N_TRANSPOSE) j = m->nodes[j].in0; /* the buffer's owner */
+      if (m->last_use[j] == i && v[j].owned) {
+        pool_put(m, v[j].q);
+        pool_put(m, v[j].f);
+        v[j].q = NULL;
+        v[j].f = NULL;
+        v[j].owned = 0;
+      }
     }
   }
   if (!rc) {
@@ -280,8 +396,8 @@ nomem:
 cleanup:
   for (int32_t i = 0; i < m->n_nodes; i++)
     if (v[i].owned) {
-      free(v[i].q);
-      free(v[i].f);
+      pool_put(m, v[i].q);
+      pool_put(m, v[i].f);
     }
   free(v);
   if (prof) {

@@ -105,6 +105,8 @@ void rsqm_free(rsqm_model *m) {
   free(m->std);
   free(m->layers);
   free(m->nodes);
+  rsqm_pool_free(m->pool);
+  free(m->last_use);
   free(m->meta);
   free(m->blob);
   free(m);

@@ -78,6 +78,8 @@ typedef struct rsqm_profile {
   double t_last;
 } rsqm_profile;
 
+struct rsqm_pool; /* exec.c */
+
 typedef struct rsqm_model {
   uint8_t *blob;      /* the whole file (owned) */
   size_t size;
@@ -93,6 +95,11 @@ typedef struct rsqm_model {
   int32_t vocab;      /* channels of the output node */
   int prepared;
   rsqm_profile *profile; /* NULL: off (the caller owns it; rsqm_run adds to it) */
+  /* executor memory (exec.c): buffers reused from node to node and utterance to utterance, and
+   * each value's last reader, so that a buffer goes back to the pool when nothing reads it any
+   * more; after the first utterance of a given length rsqm_run allocates only the logits */
+  struct rsqm_pool *pool;
+  int32_t *last_use; /* [n_nodes]: index of the last node reading a value (n_nodes: the output) */
 } rsqm_model;
 
 /* Parse and validate a model held in memory (copied). name is used in messages only. */
@@ -102,6 +109,7 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
 /* Create the kernel ops (weights packed once). */
 int rsqm_prepare(rsqm_model *m, char *err, size_t errlen);
 void rsqm_free(rsqm_model *m);
+void rsqm_pool_free(struct rsqm_pool *pool); /* exec.c; called by rsqm_free */
 
 /* Run the network on feats [T][dim] (raw features; CMVN is applied here). On success *logits is
  * a malloc'd [*t_out][m->vocab] array. Returns 0, RSQM_TOO_SHORT (the input is too short for the

@@ -39,7 +39,9 @@ static inline int32_t rsq_ld32(const void *p) {
  * second time with -mavx512vnni -mavx512vl, RSQ_X86_VNNI defined): vpdpbusd on ymm registers
  * adds the four u8 x s8 products of each 32-bit lane straight into the int32 accumulator, so
  * nothing passes through int16 and `chain` does not matter: exact for any a in [0, 255] and
- * b in [-127, 127]. The kernels' entry points get the suffix _vnni instead of _avx2. */
+ * b in [-127, 127], so the VNNI build needs no sign mode (no rsq_avx2_ukr_sign: the Winograd
+ * stores V + 128, wino23_s8_avx2.c). The kernels' entry points get the suffix _vnni instead of
+ * _avx2. */
 #define RSQ_X86_FN(name) name##_vnni
 RSQ_INLINE void rsq_avx2_ukr_u8(const uint8_t *a, size_t lda, const int8_t *b, int32_t nsteps,
                                 const int R, const int chain, __m256i acc[]) {
@@ -56,23 +58,6 @@ RSQ_INLINE void rsq_avx2_ukr_u8(const uint8_t *a, size_t lda, const int8_t *b, i
   }
 }
 
-RSQ_INLINE void rsq_avx2_ukr_sign(const uint8_t *aa, const int8_t *as, size_t lda,
-                                  const int8_t *b, int32_t nsteps, const int R, const int chain,
-                                  __m256i acc[]) {
-  (void)chain;
-  for (int32_t s = 0; s < nsteps; s++) {
-    const __m256i w0 = _mm256_load_si256((const __m256i *)(b + (size_t)s * 64));
-    const __m256i w1 = _mm256_load_si256((const __m256i *)(b + (size_t)s * 64 + 32));
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-      const size_t o = r * lda + 4 * (size_t)s;
-      const __m256i xa = _mm256_set1_epi32(rsq_ld32(aa + o));
-      const __m256i xs = _mm256_set1_epi32(rsq_ld32(as + o));
-      acc[2 * r] = _mm256_dpbusd_epi32(acc[2 * r], xa, _mm256_sign_epi8(w0, xs));
-      acc[2 * r + 1] = _mm256_dpbusd_epi32(acc[2 * r + 1], xa, _mm256_sign_epi8(w1, xs));
-    }
-  }
-}
 #else
 #define RSQ_X86_FN(name) name##_avx2
 /* acc[2r + h] (r < R, h = column half) += sum_s a_r[4s..4s+3] . b[s][8h..8h+7][0..3].

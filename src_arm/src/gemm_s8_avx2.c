@@ -55,6 +55,10 @@ static void ukr_chain(int32_t chain, const uint8_t *a, size_t lda, const int8_t 
 void RSQ_X86_FN(rsq_gemm_s8)(const rsq_geom *g, const uint8_t *xpad, const int8_t *xs,
                              const void *packed, const rsq_rq *rq, int8_t *y, int32_t threads) {
   assert(g->cin_p % 4 == 0 && g->chain >= 1 && threads >= 1 && (!xs || g->xoff == 0));
+#ifdef RSQ_X86_VNNI
+  assert(!xs); /* offset mode covers every range */
+  (void)xs;
+#endif
   const int32_t K = g->k * g->cin_p, nsteps = K / 4, cp = cout16(g->cout);
   const int32_t ncg = cp / 16, nrb = (g->t_out + RSQ_AVX2_R - 1) / RSQ_AVX2_R;
   const int32_t nchunk = (nrb + RSQ_AVX2_RB - 1) / RSQ_AVX2_RB;
@@ -75,10 +79,13 @@ void RSQ_X86_FN(rsq_gemm_s8)(const rsq_geom *g, const uint8_t *xpad, const int8_
         if (s0 == 0)
           for (int j = 0; j < 2 * RSQ_AVX2_R; j++) acc[j] = _mm256_setzero_si256();
         const size_t o = (size_t)rb * RSQ_AVX2_R * lda + 4 * (size_t)s0;
-        if (xs)
+#ifndef RSQ_X86_VNNI
+        if (xs) { /* sign mode (AVX2 only: vpdpbusd needs no int16 stage) */
           rsq_avx2_ukr_sign(xpad + o, xs + o, lda, b + (size_t)s0 * 64, ns, RSQ_AVX2_R, 1, acc);
-        else
-          ukr_chain(g->chain, xpad + o, lda, b + (size_t)s0 * 64, ns, acc);
+          continue;
+        }
+#endif
+        ukr_chain(g->chain, xpad + o, lda, b + (size_t)s0 * 64, ns, acc);
       }
     }
     int32_t adj[16];
