@@ -128,8 +128,8 @@ def main():
                 continue
             for line in run.stdout.splitlines():
                 r = json.loads(line)
-                if r["impl"] == "fp32" and any(x["impl"] == "fp32" and x["threads"] == th for x in recs):
-                    continue
+                if r["impl"] == "fp32" and find(recs, r["shape"], "host", "fp32", th):
+                    continue  # one FP32 row per shape (every kernel set times the same FP32 kernel)
                 recs.append({"shape": r["shape"], "length": T, "target": "host", "impl": r["impl"],
                              "threads": th, "ms_median": r["ms_median"], "ms_min": r["ms_min"],
                              "instructions": None, "isa": r["isa"]})
@@ -148,8 +148,8 @@ def main():
     with open(os.path.join(ROOT, "bench.json"), "w") as f:
         json.dump(recs, f, indent=1)
     note = args.note or (f"1-min load average at start {load0:.2f}, at end {os.getloadavg()[0]:.2f} "
-                         f"on {os.cpu_count()} CPUs (other jobs were running: medians are noisy, the min "
-                         "column is the better estimate of the kernels' speed).")
+                         f"on {os.cpu_count()} CPUs (where it nears the CPU count, other jobs were running and "
+                         "the medians are noisy: the min column is then the better estimate of the kernels' speed).")
     write_md(recs, note)
 
 
