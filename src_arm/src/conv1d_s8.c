@@ -60,30 +60,33 @@ static rsq_status check_shape(const rsq_conv1d_params *p, const char *who) {
   return RSQ_OK;
 }
 
-static int have_neon_impl(void) {
+/* Whether this build and CPU can run an implementation's kernels (internal.h; the depthwise op
+ * layer asks the same). */
+int rsq_impl_available(rsq_impl impl) {
+  switch (impl) {
+    case RSQ_IMPL_REF: return 1;
+    case RSQ_IMPL_NEON:
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
-  return 1;
+      return 1;
 #elif defined(RSQ_WITH_SIMDE_NEON) && defined(RSQ_HAVE_X86)
-  return rsq_cpu_has_avx2(); /* the SIMDe build of the NEON kernels uses AVX2 */
+      return rsq_cpu_has_avx2(); /* the SIMDe build of the NEON kernels uses AVX2 */
 #else
-  return 0;
+      return 0;
 #endif
-}
-
-static int have_avx2_impl(void) {
+    case RSQ_IMPL_AVX2:
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-  return rsq_cpu_has_avx2();
+      return rsq_cpu_has_avx2();
 #else
-  return 0;
+      return 0;
 #endif
-}
-
-static int have_vnni_impl(void) {
+    case RSQ_IMPL_VNNI:
 #if defined(RSQ_WITH_VNNI) && defined(RSQ_HAVE_X86)
-  return rsq_cpu_has_avx512vnni();
+      return rsq_cpu_has_avx512vnni();
 #else
-  return 0;
+      return 0;
 #endif
+    default: return 0;
+  }
 }
 
 /* x86 kernels, GEMM: any range (offset mode when a chain >= 1 exists, else sign mode, gemm_s8_avx2.c);
@@ -207,23 +210,23 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
   rsq_impl impl = d->impl;
   if (impl == RSQ_IMPL_AUTO) {
     /* x86: native kernels only (the SIMDe NEON build is for tests and comparisons) */
-    if (have_vnni_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
+    if (rsq_impl_available(RSQ_IMPL_VNNI) && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
       impl = RSQ_IMPL_VNNI;
-    else if (have_avx2_impl() && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
+    else if (rsq_impl_available(RSQ_IMPL_AVX2) && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
       impl = RSQ_IMPL_AVX2;
-    else if (have_neon_impl())
+    else if (rsq_impl_available(RSQ_IMPL_NEON))
       impl = RSQ_IMPL_NEON;
     else
       impl = RSQ_IMPL_REF;
-  } else if (impl == RSQ_IMPL_NEON && !have_neon_impl()) {
+  } else if (impl == RSQ_IMPL_NEON && !rsq_impl_available(RSQ_IMPL_NEON)) {
     rsq_set_error("%s: NEON kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   } else if (impl == RSQ_IMPL_AVX2 &&
-             (!have_avx2_impl() || !avx2_ranges_ok(d->in_absmax, wmax, d->algo))) {
+             (!rsq_impl_available(RSQ_IMPL_AVX2) || !avx2_ranges_ok(d->in_absmax, wmax, d->algo))) {
     rsq_set_error("%s: AVX2 kernels not available in this build/CPU or for these value ranges "
                   "(in_absmax %d, max|w| %d)", who, d->in_absmax, wmax);
     return RSQ_ERR_UNSUPPORTED;
-  } else if (impl == RSQ_IMPL_VNNI && !have_vnni_impl()) {
+  } else if (impl == RSQ_IMPL_VNNI && !rsq_impl_available(RSQ_IMPL_VNNI)) {
     rsq_set_error("%s: AVX-512 VNNI kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   }

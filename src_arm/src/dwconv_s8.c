@@ -14,24 +14,6 @@ struct rsq_dwconv1d_s8 {
   size_t ws_size;
 };
 
-static int dw_have_neon(void) {
-#if defined(__ARM_NEON) || defined(__ARM_NEON__)
-  return 1;
-#elif defined(RSQ_WITH_SIMDE_NEON) && defined(RSQ_HAVE_X86)
-  return rsq_cpu_has_avx2();
-#else
-  return 0;
-#endif
-}
-
-static int dw_have_avx2(void) {
-#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-  return rsq_cpu_has_avx2();
-#else
-  return 0;
-#endif
-}
-
 /* channel stride of xpad and the packed weights: 16 serves both kernels (8 per NEON vector) */
 static int32_t dw_cp(int32_t channels) { return RSQ_ROUND_UP(channels, 16); }
 
@@ -102,9 +84,11 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
   }
   rsq_impl impl = d->impl;
   if (impl == RSQ_IMPL_AUTO) { /* x86: the native AVX2 kernel, never the SIMDe NEON one */
-    impl = dw_have_avx2() ? RSQ_IMPL_AVX2 : dw_have_neon() ? RSQ_IMPL_NEON : RSQ_IMPL_REF;
-  } else if (impl == RSQ_IMPL_VNNI || (impl == RSQ_IMPL_AVX2 && !dw_have_avx2()) ||
-             (impl == RSQ_IMPL_NEON && !dw_have_neon())) {
+    impl = rsq_impl_available(RSQ_IMPL_AVX2)   ? RSQ_IMPL_AVX2
+           : rsq_impl_available(RSQ_IMPL_NEON) ? RSQ_IMPL_NEON
+                                               : RSQ_IMPL_REF;
+  } else if (impl == RSQ_IMPL_VNNI || (impl == RSQ_IMPL_AVX2 && !rsq_impl_available(RSQ_IMPL_AVX2)) ||
+             (impl == RSQ_IMPL_NEON && !rsq_impl_available(RSQ_IMPL_NEON))) {
     rsq_set_error("%s: implementation %d not available for the depthwise op in this build/CPU",
                   who, (int)impl);
     return RSQ_ERR_UNSUPPORTED;

@@ -17,6 +17,8 @@ extern "C" {
 #define RSQ_ROUND_UP(x, m) ((((x) + (m)-1) / (m)) * (m))
 
 void rsq_set_error(const char *fmt, ...);
+/* 1 when this build and CPU can run an implementation's kernels (REF: always). */
+int rsq_impl_available(rsq_impl impl);
 
 /* Per-output-channel requantization arrays. Arrays are padded by the op layer to a multiple
  * of RSQ_COUT_PAD entries so vector epilogues may read past cout. */
