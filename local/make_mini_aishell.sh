@@ -31,8 +31,8 @@ fi
 out=$1
 
 # format: the corpus layout version (rsqasr.synth.corpus.PARAMS_FORMAT; 2 = 1,200 test utterances,
-# 3 = distinct training sentences)
-settings="scale=$scale seed=$seed voices=$voices format=3"
+# 3 = distinct training sentences, 4 = all of them three-piece splices)
+settings="scale=$scale seed=$seed voices=$voices format=4"
 if [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$settings" ]; then
   echo "$0: $out is already complete ($settings); skipping."
   exit 0

