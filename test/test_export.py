@@ -125,18 +125,21 @@ def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, n
     want, want_text = _expected(im, feats_dir, cmvn)
     for utt, m in kaldiio.load_scp(str(feats_dir / "feats.scp")).items():
         assert np.array_equal(mf.intmodel.run(mf.normalize(m)), want[utt])
-    text, got, err = _decode(binary, path, feats_dir / "feats.scp", tmp_path, "--threads", "2")
-    assert set(got) == set(want)
-    for utt in want:
-        assert got[utt].shape == want[utt].shape, utt
-        if variant in EXACT:
-            assert np.array_equal(got[utt], want[utt]), \
-                f"{utt}: {np.argwhere(got[utt] != want[utt])[:3]} differ (integer layers must be exact)"
-        else:   # FP32 layers: kernel summation order differs from BLAS
-            scale = float(np.abs(want[utt]).max())
-            assert np.abs(got[utt] - want[utt]).max() <= 2e-5 * scale, utt
-    assert text == want_text           # greedy hypotheses identical
-    assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
+    # fused (the default: ReLU, residual add, quantize and dequantize in the kernels) and with every
+    # step its own pass: both exact
+    for extra in (("--threads", "2"), ("--no-fuse",)):
+        text, got, err = _decode(binary, path, feats_dir / "feats.scp", tmp_path, *extra)
+        assert set(got) == set(want)
+        for utt in want:
+            assert got[utt].shape == want[utt].shape, utt
+            if variant in EXACT:
+                assert np.array_equal(got[utt], want[utt]), \
+                    f"{extra} {utt}: {np.argwhere(got[utt] != want[utt])[:3]} differ (integer layers must be exact)"
+            else:   # FP32 layers: kernel summation order differs from BLAS
+                scale = float(np.abs(want[utt]).max())
+                assert np.abs(got[utt] - want[utt]).max() <= 2e-5 * scale, utt
+        assert text == want_text           # greedy hypotheses identical
+        assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
 
 
 def test_too_short_utterance_and_stdout(exported, feats_dir, tmp_path):

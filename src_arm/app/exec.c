@@ -8,7 +8,12 @@
  *   FP32 layers   rsq_conv1d_f32 / linear (summation order differs from BLAS: tolerance)
  * Values are stored time-major [T][C] whatever their logical PyTorch layout (rsqm_node). This
  * file is compiled with -ffp-contract=off: no fused multiply-adds in the float32 steps. CTC
- * greedy decoding and hypothesis text are at the end. */
+ * greedy decoding and hypothesis text are at the end.
+ * Fusion (plan_run; off with m->no_fuse): an int8 layer quantizes a float input itself, straight
+ * into its kernel's input layout, and an int8 layer with float output dequantizes in its kernel
+ * epilogue and takes over a following ReLU and then a following residual add (rsq_s8_io). The
+ * float steps and their order stay the same (a + b == b + a in IEEE arithmetic), so the output
+ * is bit for bit the unfused one; the saving is the passes over memory (and the int32 buffers). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -118,33 +123,116 @@ static void pool_put(rsqm_model *m, void *ptr) {
     }
 }
 
-/* last_use[i]: the last node that reads value i, through transposes (which share their input's
- * buffer); the output node's value is read by rsqm_run itself (n_nodes). */
-static int plan_last_use(rsqm_model *m) {
-  if (m->last_use) return 0;
-  int32_t *root = calloc((size_t)m->n_nodes + 1, sizeof *root), *last = malloc(((size_t)m->n_nodes + 1) * sizeof *last);
-  if (!root || !last) {
-    free(root);
-    free(last);
-    return 1;
-  }
-  for (int32_t i = 0; i < m->n_nodes; i++) {
+/* ---------------------------------------------------------------- run plan */
+/* Made once per model. Fusion: an int8 layer whose float output has one reader takes over a
+ * following ReLU and then a following residual add (the kernels' float epilogue, rsq_s8_io),
+ * when the add's other operand is float; the ReLU and add nodes then only name the layer's
+ * buffer. Order: the graph's, except that a fused add's other operand is computed before the
+ * layer (a stable topological order). Buffers: root[i] is the node whose buffer value i uses
+ * (itself, or through transposes and fused nodes a layer's); last[r] the step that reads root r
+ * last (n_nodes: the output). */
+typedef struct rsqm_xplan {
+  int32_t *order;       /* [n]: node run at step p */
+  int32_t *root, *last; /* [n]: buffer owner of each value; last step reading each owner's buffer */
+  int32_t *relu, *add;  /* [n]: layer i applies its fused ReLU (1) / adds value add[i] (-1: none) */
+  int32_t *src;         /* [n]: a fused ReLU / add node names the buffer of value src[i] (-1: no) */
+} rsqm_xplan;
+
+void rsqm_xplan_free(rsqm_xplan *xp) {
+  if (!xp) return;
+  free(xp->order);
+  free(xp->root);
+  free(xp->last);
+  free(xp->relu);
+  free(xp->add);
+  free(xp->src);
+  free(xp);
+}
+
+static int n_inputs(const rsqm_node *N) {
+  return N->op == RSQM_N_INPUT ? 0 : N->op == RSQM_N_ADD ? 2 : 1;
+}
+
+static int plan_run(rsqm_model *m) {
+  if (m->xplan) return 0;
+  const int32_t n = m->n_nodes;
+  rsqm_xplan *xp = calloc(1, sizeof *xp);
+  int32_t *readers = calloc((size_t)n + 1, sizeof *readers);
+  uint8_t *done = calloc((size_t)n + 1, 1);
+  if (!xp || !readers || !done) goto nomem;
+  const size_t sz = ((size_t)n + 1) * sizeof(int32_t);
+  if (!(xp->order = malloc(sz)) || !(xp->root = malloc(sz)) || !(xp->last = malloc(sz)) ||
+      !(xp->relu = malloc(sz)) || !(xp->add = malloc(sz)) || !(xp->src = malloc(sz)))
+    goto nomem;
+  for (int32_t i = 0; i < n; i++) { /* the loader checked in0/in1 < i */
     const rsqm_node *N = &m->nodes[i];
-    root[i] = i;
-    if (N->op == RSQM_N_TRANSPOSE && N->in0 >= 0 && N->in0 < i) root[i] = root[N->in0];
-    last[i] = -1;
-    if (N->op != RSQM_N_INPUT && N->in0 >= 0 && N->in0 < i) { /* the loader checked this */
-      last[root[N->in0]] = i;
-      if (N->op == RSQM_N_ADD && N->in1 >= 0 && N->in1 < i) last[root[N->in1]] = i;
+    for (int k = 0; k < n_inputs(N); k++) readers[k ? N->in1 : N->in0]++;
+    xp->relu[i] = 0;
+    xp->add[i] = xp->src[i] = -1;
+  }
+  for (int32_t i = 0; i < n && !m->no_fuse; i++) {
+    const rsqm_node *N = &m->nodes[i];
+    if (N->op != RSQM_N_CONV || N->q8) continue; /* an int8 layer with float output */
+    const rsqm_layer *L = &m->layers[N->layer];
+    if (L->scheme == RSQM_FP32 || L->out == RSQM_OUT_REQUANT) continue;
+    int32_t cur = i; /* the value the chain has reached; its one reader is looked for */
+    for (int32_t j = i + 1; j < n && readers[cur] == 1 && cur != m->output; j++) {
+      const rsqm_node *R = &m->nodes[j];
+      const int reads = R->in0 == cur || (R->op == RSQM_N_ADD && R->in1 == cur);
+      if (!reads || R->op == RSQM_N_INPUT) continue;
+      if (R->op == RSQM_N_RELU && cur == i) {
+        xp->relu[i] = 1;
+        xp->src[j] = cur;
+        cur = j;
+        continue;
+      }
+      if (R->op == RSQM_N_ADD && R->in0 != R->in1) {
+        const int32_t o = R->in0 == cur ? R->in1 : R->in0;
+        if (!m->nodes[o].q8) {
+          xp->add[i] = o;
+          xp->src[j] = cur;
+        }
+      }
+      break;
     }
   }
-  if (m->output >= 0 && m->output < m->n_nodes) last[root[m->output]] = m->n_nodes;
-  /* a transpose's own entry: released through its root */
-  for (int32_t i = 0; i < m->n_nodes; i++)
-    if (root[i] != i) last[i] = -1;
-  free(root);
-  m->last_use = last;
+  /* order: repeatedly the lowest-numbered node whose inputs (and fused add operand) are done */
+  for (int32_t p = 0; p < n; p++) {
+    int32_t pick = -1;
+    for (int32_t i = 0; i < n && pick < 0; i++) {
+      if (done[i]) continue;
+      const rsqm_node *N = &m->nodes[i];
+      int ok = 1;
+      for (int k = 0; k < n_inputs(N); k++) ok &= done[k ? N->in1 : N->in0];
+      if (xp->add[i] >= 0) ok &= done[xp->add[i]];
+      if (ok) pick = i;
+    }
+    if (pick < 0) goto nomem; /* not reached: the graph is acyclic, fused operands are not the layer's */
+    done[pick] = 1;
+    xp->order[p] = pick;
+  }
+  for (int32_t p = 0; p < n; p++) {
+    const int32_t i = xp->order[p];
+    const rsqm_node *N = &m->nodes[i];
+    xp->root[i] = N->op == RSQM_N_TRANSPOSE ? xp->root[N->in0] : xp->src[i] >= 0 ? xp->root[xp->src[i]] : i;
+    xp->last[i] = -1;
+  }
+  for (int32_t p = 0; p < n; p++) {
+    const int32_t i = xp->order[p];
+    const rsqm_node *N = &m->nodes[i];
+    for (int k = 0; k < n_inputs(N); k++) xp->last[xp->root[k ? N->in1 : N->in0]] = p;
+    if (xp->add[i] >= 0) xp->last[xp->root[xp->add[i]]] = p; /* raised again by the add node */
+  }
+  if (m->output >= 0 && m->output < n) xp->last[xp->root[m->output]] = n;
+  free(readers);
+  free(done);
+  m->xplan = xp;
   return 0;
+nomem:
+  free(readers);
+  free(done);
+  rsqm_xplan_free(xp);
+  return 1;
 }
 
 typedef struct value {
@@ -153,15 +241,6 @@ typedef struct value {
   float *f;  /* float values */
   int owned; /* transpose shares its input's buffer */
 } value;
-
-static int8_t quant1(float x, float inv, int32_t T) {
-  float u = x * inv;
-  if (!(u == u)) return 0; /* NaN */
-  float r = roundf(u);     /* half away from zero, as round_half_away_np */
-  if (r > (float)T) r = (float)T;
-  if (r < (float)-T) r = (float)-T;
-  return (int8_t)(int32_t)r;
-}
 
 /* grouped FP32 conv (not covered by rsq_conv1d_f32): direct, x [t_in][cin], y [t_out][cout] */
 static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, float *y, int32_t t_out) {
@@ -180,8 +259,9 @@ static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, 
     }
 }
 
+/* relu, add: the fused ReLU and residual operand (plan_run; add NULL: none) */
 static int run_layer(rsqm_model *m, const rsqm_layer *L, const rsqm_node *in_node, const value *in,
-                     value *out, int32_t threads, char *err, size_t errlen) {
+                     int relu, const value *add, value *out, int32_t threads, char *err, size_t errlen) {
   rsqm_profile *prof = m->profile;
   const int kind = rsqm_layer_kind(L);
   rsq_conv1d_params p = {L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r};
@@ -214,36 +294,50 @@ static int run_layer(rsqm_model *m, const rsqm_layer *L, const rsqm_node *in_nod
     }
     return 0;
   }
-  /* quantized: int8 input */
-  const int8_t *xq = in->q;
+  /* quantized. Fused (the default): a float input is quantized by the op straight into its
+   * kernel layout, a float output is dequantized (and ReLU'd, and added) in the kernel epilogue.
+   * --no-fuse: a quantize pass, int32 accumulators and a dequantize pass, as the steps read. */
+  rsq_s8_io io = {0};
   int8_t *xqa = NULL;
-  if (!xq) {
-    if (!(xqa = pool_get(m, nx))) goto nomem;
-    const float inv = 1.0f / L->s_in;
-    for (size_t i = 0; i < nx; i++) xqa[i] = quant1(in->f[i], inv, L->act_T);
-    xq = xqa;
-  }
-  rsq_status st;
-  if (L->out == RSQM_OUT_REQUANT) {
-    if (!(out->q = pool_get(m, ny))) {
-      pool_put(m, xqa);
-      goto nomem;
-    }
-    prof_enter(prof, kind);
-    st = L->dw8 ? rsq_dwconv1d_s8_run(L->dw8, xq, in->T, out->q, threads)
-                : rsq_conv1d_s8_run(L->op8, xq, in->T, out->q, threads);
+  int32_t *acc = NULL;
+  if (in->q) {
+    io.x = in->q;
+  } else if (!m->no_fuse) {
+    io.xf = in->f;
+    io.x_inv_scale = 1.0f / L->s_in;
+    io.x_absmax = L->act_T;
   } else {
-    int32_t *acc = pool_get(m, ny * sizeof(int32_t));
-    out->f = pool_get(m, ny * sizeof(float));
-    if (!acc || !out->f) {
-      pool_put(m, acc);
-      pool_put(m, xqa);
-      goto nomem;
+    if (!(xqa = pool_get(m, nx))) goto nomem;
+    rsq_quantize_f32(in->f, nx, 1.0f / L->s_in, L->act_T, xqa);
+    io.x = xqa;
+  }
+  if (add && (add->T != t_out || add->C != L->cout || !add->f)) {
+    pool_put(m, xqa);
+    rsqm_seterr(err, errlen, "layer %s: fused add of %dx%d and %dx%d values", L->name, t_out, L->cout, add->T, add->C);
+    return RSQM_ERROR;
+  }
+  if (L->out == RSQM_OUT_REQUANT) {
+    io.y = out->q = pool_get(m, ny);
+  } else {
+    io.yf = out->f = pool_get(m, ny * sizeof(float));
+    io.deq = L->deq;
+    io.relu = relu;
+    io.add = add ? add->f : NULL;
+    if (m->no_fuse) {
+      io.acc = acc = pool_get(m, ny * sizeof(int32_t));
+      io.yf = NULL;
     }
-    prof_enter(prof, kind);
-    st = L->dw8 ? rsq_dwconv1d_s8_run_acc(L->dw8, xq, in->T, acc, threads)
-                : rsq_conv1d_s8_run_acc(L->op8, xq, in->T, acc, threads);
-    prof_enter(prof, RSQM_K_GLUE); /* dequantize */
+  }
+  if ((!io.y && !io.yf && !io.acc) || (m->no_fuse && L->out != RSQM_OUT_REQUANT && (!acc || !out->f))) {
+    pool_put(m, acc);
+    pool_put(m, xqa);
+    goto nomem;
+  }
+  prof_enter(prof, kind);
+  rsq_status st = L->dw8 ? rsq_dwconv1d_s8_run_io(L->dw8, &io, in->T, threads)
+                         : rsq_conv1d_s8_run_io(L->op8, &io, in->T, threads);
+  prof_enter(prof, RSQM_K_GLUE);
+  if (acc) { /* --no-fuse: dequantize */
     if (st == RSQ_OK)
       for (int32_t t = 0; t < t_out; t++)
         for (int32_t c = 0; c < L->cout; c++)
@@ -251,7 +345,6 @@ static int run_layer(rsqm_model *m, const rsqm_layer *L, const rsqm_node *in_nod
     pool_put(m, acc);
   }
   pool_put(m, xqa);
-  prof_enter(prof, RSQM_K_GLUE);
   if (st != RSQ_OK) {
     rsqm_seterr(err, errlen, "layer %s: %s", L->name, rsq_last_error());
     return RSQM_ERROR;
@@ -273,7 +366,7 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
   }
   if (threads < 1) threads = 1;
   rsqm_profile *prof = m->profile;
-  if (plan_last_use(m)) {
+  if (plan_run(m)) {
     rsqm_seterr(err, errlen, "out of memory");
     return RSQM_ERROR;
   }
@@ -287,7 +380,9 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
     return RSQM_ERROR;
   }
   int rc = 0;
-  for (int32_t i = 0; i < m->n_nodes && !rc; i++) {
+  const rsqm_xplan *xp = m->xplan;
+  for (int32_t step = 0; step < m->n_nodes && !rc; step++) {
+    const int32_t i = xp->order[step];
     const rsqm_node *N = &m->nodes[i];
     value *o = &v[i];
     if (N->op == RSQM_N_INPUT) {
@@ -305,7 +400,10 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
     }
     const value *a = &v[N->in0];
     const size_t n = (size_t)a->T * a->C;
-    switch (N->op) {
+    if (xp->src[i] >= 0) { /* a ReLU or add fused into the layer that made value src[i] */
+      *o = v[xp->src[i]];
+      o->owned = 0;
+    } else switch (N->op) {
       case RSQM_N_TRANSPOSE: /* data stays [T][C] */
         *o = *a;
         o->owned = 0;
@@ -358,7 +456,8 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
       }
       case RSQM_N_CONV:
       case RSQM_N_LINEAR:
-        rc = run_layer(m, &m->layers[N->layer], &m->nodes[N->in0], a, o, threads, err, errlen);
+        rc = run_layer(m, &m->layers[N->layer], &m->nodes[N->in0], a, xp->relu[i],
+                       xp->add[i] >= 0 ? &v[xp->add[i]] : NULL, o, threads, err, errlen);
         break;
       default:
         rsqm_seterr(err, errlen, "graph node %d: op %d", i, N->op);
@@ -366,9 +465,8 @@ int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, f
     }
     /* inputs read for the last time go back to the pool */
     for (int in = 0; in < (N->op == RSQM_N_ADD ? 2 : 1) && !rc; in++) {
-      int32_t j = in ? N->in1 : N->in0;
-      while (m->nodes[j].op == RSQM_N_TRANSPOSE) j = m->nodes[j].in0; /* the buffer's owner */
-      if (m->last_use[j] == i && v[j].owned) {
+      const int32_t j = xp->root[in ? N->in1 : N->in0]; /* the buffer's owner */
+      if (xp->last[j] == step && v[j].owned) {
         pool_put(m, v[j].q);
         pool_put(m, v[j].f);
         v[j].q = NULL;

@@ -106,7 +106,7 @@ void rsqm_free(rsqm_model *m) {
   free(m->layers);
   free(m->nodes);
   rsqm_pool_free(m->pool);
-  free(m->last_use);
+  rsqm_xplan_free(m->xplan);
   free(m->meta);
   free(m->blob);
   free(m);

@@ -1,6 +1,6 @@
 /* rsq_decode.c - rsq-decode: decode Kaldi features with an exported model (src_arm/FORMAT.md).
  *
- *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] model.rsq feats.scp|feats.ark [out.txt]
+ *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] [--no-fuse] model.rsq feats.scp|feats.ark [out.txt]
  *
  * Writes Kaldi text ("utt-id hypothesis", the tokens joined as rsqasr's decode writes them) to
  * out.txt or stdout, and a summary line on
@@ -8,7 +8,9 @@
  * utterance, any other path one Kaldi binary ark of float matrices. --timing: one line per
  * utterance on stderr. --profile: the network time split by layer kind (rsqm.h), one line on
  * stderr; the ARM builds also issue one marker system call per change of kind (rsqm.h), which
- * the qemu instruction counter uses to split its count. Exit status 0, or 1 with a message naming the file on any error (a
+ * the qemu instruction counter uses to split its count. --no-fuse: run every ReLU, residual add,
+ * quantize and dequantize as its own pass instead of in the int8 kernels (same output bit for
+ * bit; for measuring what the fusion saves). Exit status 0, or 1 with a message naming the file on any error (a
  * model or feature file that cannot be read, a feature dimension that does not match the
  * model, an utterance with 0 frames); an utterance too short for the network gets an empty
  * hypothesis and a warning, as in rsqasr.bin.decode.
@@ -52,14 +54,16 @@ static double now_s(void) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] model.rsq feats.scp|feats.ark [out.txt]\n"
+          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] [--no-fuse] model.rsq feats.scp|feats.ark [out.txt]\n"
           "  Decodes Kaldi features (feats.scp with 'key path[:offset]' lines, or a binary ark whose name\n"
           "  ends in .ark) with CTC greedy search; writes 'utt-id hypothesis' lines to out.txt or stdout.\n"
           "  --threads N        kernel threads (default 1)\n"
           "  --dump-logits P    logits of every utterance: P a directory -> P/<utt>.npy, else a Kaldi ark\n"
           "  --timing           per-utterance time on stderr\n"
           "  --profile          network time split by layer kind (stderr, ms per 600 frames); the ARM\n"
-          "                     builds also mark each kind for the qemu instruction counter\n",
+          "                     builds also mark each kind for the qemu instruction counter\n"
+          "  --no-fuse          ReLU, residual add, quantize and dequantize as separate passes (the\n"
+          "                     same output; to measure what fusing them into the kernels saves)\n",
           prog);
 }
 
@@ -138,7 +142,7 @@ int main(int argc, char **argv) {
   int threads = 1, timing = 0;
   rsqm_profile prof;
   memset(&prof, 0, sizeof prof);
-  int profile = 0;
+  int profile = 0, no_fuse = 0;
   const char *dump = NULL;
   const char *pos[3];
   int npos = 0;
@@ -154,6 +158,8 @@ int main(int argc, char **argv) {
       timing = 1;
     } else if (!strcmp(argv[i], "--profile")) {
       profile = 1;
+    } else if (!strcmp(argv[i], "--no-fuse")) {
+      no_fuse = 1;
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
@@ -178,6 +184,7 @@ int main(int argc, char **argv) {
   if (rsqm_load_file(model_path, &m, err, sizeof err)) die("%s: %s", model_path, err);
   if (rsqm_prepare(m, err, sizeof err)) die("%s: %s", model_path, err);
   if (profile) m->profile = &prof;
+  m->no_fuse = no_fuse;
 
   /* features: an scp, or a binary ark read sequentially */
   const size_t fl = strlen(feats_path);

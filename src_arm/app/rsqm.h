@@ -99,7 +99,11 @@ typedef struct rsqm_model {
    * each value's last reader, so that a buffer goes back to the pool when nothing reads it any
    * more; after the first utterance of a given length rsqm_run allocates only the logits */
   struct rsqm_pool *pool;
-  int32_t *last_use; /* [n_nodes]: index of the last node reading a value (n_nodes: the output) */
+  /* the run's plan, made on the first rsqm_run: node order, fused ReLU / residual adds, which
+   * buffer each value lives in and the step that reads it last (exec.c) */
+  struct rsqm_xplan *xplan;
+  int no_fuse; /* 1: no fusion (each ReLU, add, quantize and dequantize its own pass; for
+                  measuring what the fusion saves, rsq-decode --no-fuse) */
 } rsqm_model;
 
 /* Parse and validate a model held in memory (copied). name is used in messages only. */
@@ -110,6 +114,7 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
 int rsqm_prepare(rsqm_model *m, char *err, size_t errlen);
 void rsqm_free(rsqm_model *m);
 void rsqm_pool_free(struct rsqm_pool *pool); /* exec.c; called by rsqm_free */
+void rsqm_xplan_free(struct rsqm_xplan *xp); /* exec.c; called by rsqm_free */
 
 /* Run the network on feats [T][dim] (raw features; CMVN is applied here). On success *logits is
  * a malloc'd [*t_out][m->vocab] array. Returns 0, RSQM_TOO_SHORT (the input is too short for the

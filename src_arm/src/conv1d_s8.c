@@ -306,33 +306,18 @@ static int grow_ws(rsq_conv1d_s8 *op, size_t need) {
   return op->ws != NULL;
 }
 
-/* y != NULL: requantized int8 output; acc != NULL: int32 accumulators (bias added). */
-static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
-                           int32_t *acc, int32_t threads, const char *who) {
-  if (!op || !x || (!y && !acc)) {
-    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
-    return RSQ_ERR_NULL;
-  }
-  if (threads < 1) {
-    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
-    return RSQ_ERR_PARAM;
-  }
-  int32_t t_out;
-  rsq_status st = rsq_conv1d_out_length(&op->p, t_in, &t_out);
-  if (st) return st;
+/* The reference path: whole int8 input, int32 or requantized output, float epilogue after. */
+static rsq_status conv_run_ref(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t t_out,
+                               const char *who) {
   const rsq_conv1d_params *p = &op->p;
-  /* the kernels' int16 chains rely on the declared input range: check it */
-  const size_t nx = (size_t)t_in * p->cin;
-  int32_t xmax = 0;
-  for (size_t i = 0; i < nx; i++) {
-    int32_t v = x[i] < 0 ? -(int32_t)x[i] : x[i];
-    xmax = v > xmax ? v : xmax;
-  }
-  if (xmax > op->in_absmax) {
-    rsq_set_error("%s: input has |x| = %d > in_absmax = %d", who, xmax, op->in_absmax);
-    return RSQ_ERR_PARAM;
-  }
-  if (acc && op->impl == RSQ_IMPL_REF) {
+  const size_t nx = (size_t)t_in * p->cin, ny = (size_t)t_out * p->cout;
+  int8_t *xq = NULL;
+  int32_t *acc = io->acc;
+  if (io->xf && !(xq = malloc(nx ? nx : 1))) goto nomem;
+  if (io->xf) rsq_quantize_row(io->xf, nx, io->x_inv_scale, io->x_absmax, xq);
+  const int8_t *x = io->x ? io->x : xq;
+  if (io->yf && !(acc = malloc(ny * sizeof *acc))) goto nomem;
+  if (acc) {
     if (op->algo == RSQ_ALGO_GEMM)
       rsq_conv1d_s8_acc_ref(p, x, t_in, op->w, acc);
     else
@@ -342,23 +327,66 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
         int32_t *a = acc + (size_t)t * p->cout + co;
         *a = (int32_t)((uint32_t)*a + (uint32_t)op->bias[co]);
       }
-    return RSQ_OK;
+    if (io->yf) rsq_io_finish_acc(io, acc, t_out, p->cout);
+  } else if (op->algo == RSQ_ALGO_GEMM) {
+    rsq_conv1d_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
+  } else {
+    rsq_wino23_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
   }
-  if (op->impl == RSQ_IMPL_REF) {
-    if (op->algo == RSQ_ALGO_GEMM)
-      rsq_conv1d_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
-    else
-      rsq_wino23_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, y);
-    return RSQ_OK;
+  if (acc != io->acc) free(acc);
+  free(xq);
+  return RSQ_OK;
+nomem:
+  free(xq);
+  rsq_set_error("%s: out of memory", who);
+  return RSQ_ERR_NOMEM;
+}
+
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+/* Input row t of io as int8: io->x's row, or io->xf's row quantized into tmp. */
+static const int8_t *in_row(const rsq_s8_io *io, int32_t t, int32_t cin, int8_t *tmp) {
+  if (io->x) return io->x + (size_t)t * cin;
+  rsq_quantize_row(io->xf + (size_t)t * cin, (size_t)cin, io->x_inv_scale, io->x_absmax, tmp);
+  return tmp;
+}
+#endif
+
+static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
+                           const char *who) {
+  if (!op) {
+    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
+    return RSQ_ERR_NULL;
   }
-  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL};
-  if (acc) { /* int32 output mode: see rsq_rq */
-    y = (int8_t *)acc;
-    rq.acc = acc;
-    rq.ybase = y;
+  rsq_status st = rsq_io_check(io, op->in_absmax, who);
+  if (st) return st;
+  if (threads < 1) {
+    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
+    return RSQ_ERR_PARAM;
   }
+  int32_t t_out;
+  st = rsq_conv1d_out_length(&op->p, t_in, &t_out);
+  if (st) return st;
+  const rsq_conv1d_params *p = &op->p;
+  if (io->x) { /* the kernels' int16 chains rely on the declared input range: check it */
+    const size_t nx = (size_t)t_in * p->cin;
+    int32_t xmax = 0;
+    for (size_t i = 0; i < nx; i++) {
+      int32_t v = io->x[i] < 0 ? -(int32_t)io->x[i] : io->x[i];
+      xmax = v > xmax ? v : xmax;
+    }
+    if (xmax > op->in_absmax) {
+      rsq_set_error("%s: input has |x| = %d > in_absmax = %d", who, xmax, op->in_absmax);
+      return RSQ_ERR_PARAM;
+    }
+  } /* a float input is quantized to |x| <= x_absmax <= in_absmax */
+  if (op->impl == RSQ_IMPL_REF) return conv_run_ref(op, io, t_in, t_out, who);
+  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL, NULL};
+  rsq_f32_epi fe;
+  int8_t *y;
+  rsq_io_rq(io, &rq, &fe, p->cout, &y);
   rsq_geom g = {p->cin, p->cout, p->k, p->stride, 0, 0, t_out, op->chain, 0};
   const int32_t rows = rsq_xpad_rows(p, t_out);
+  const size_t rowq = io->xf ? RSQ_ROUND_UP((size_t)p->cin, 64) : 0; /* a quantized input row */
   if (op->impl == RSQ_IMPL_NEON) {
     g.cin_p = RSQ_ROUND_UP(p->cin, 8);
     g.cout_p = RSQ_ROUND_UP(p->cout, 8);
@@ -370,8 +398,13 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
     }
     int8_t *xpad = op->ws;
     memset(xpad, 0, xbytes);
-    for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++)
-      memcpy(xpad + (size_t)(t + p->pad_left) * g.cin_p, x + (size_t)t * p->cin, (size_t)p->cin);
+    for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
+      int8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
+      if (io->xf) /* quantized straight into the padded input */
+        rsq_quantize_row(io->xf + (size_t)t * p->cin, (size_t)p->cin, io->x_inv_scale, io->x_absmax, dst);
+      else
+        memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
+    }
     if (op->algo == RSQ_ALGO_GEMM && op->chain >= 6)
       rsq_gemm_s8_neon_2x3(&g, xpad, op->packed, &rq, y, threads);
     else if (op->algo == RSQ_ALGO_GEMM)
@@ -388,12 +421,13 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
     size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p + 64, 64);
     size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_avx2_vsize(p->cin, p->k, t_out)
                                                 : sign ? xbytes : 0;
-    if (!grow_ws(op, xbytes + vbytes)) {
+    if (!grow_ws(op, xbytes + vbytes + rowq)) {
       rsq_set_error("%s: out of memory", who);
       return RSQ_ERR_NOMEM;
     }
     uint8_t *xpad = op->ws;
     int8_t *xs = sign ? (int8_t *)op->ws + xbytes : NULL; /* sign mode: |x| in xpad, x in xs */
+    int8_t *tmp = (int8_t *)op->ws + xbytes + vbytes;
     /* offset mode: xpad = x + xoff as uint8 (gemm_s8_avx2.c); padding rows hold x = 0 */
     const uint8_t o = sign ? 0 : (uint8_t)avx2_xoff(op->in_absmax);
     g.xoff = o;
@@ -402,11 +436,12 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
     if (xs) memset(xs, 0, xbytes);
     for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
       const size_t row = (size_t)(t + p->pad_left) * g.cin_p;
-      const int8_t *src = x + (size_t)t * p->cin;
       if (xs) {
-        memcpy(xs + row, src, (size_t)p->cin);
+        const int8_t *src = in_row(io, t, p->cin, xs + row);
+        if (src != xs + row) memcpy(xs + row, src, (size_t)p->cin);
         for (int32_t ci = 0; ci < p->cin; ci++) xpad[row + ci] = (uint8_t)(src[ci] < 0 ? -src[ci] : src[ci]);
       } else {
+        const int8_t *src = in_row(io, t, p->cin, tmp);
         for (int32_t ci = 0; ci < p->cin; ci++) xpad[row + ci] = (uint8_t)(src[ci] + o);
       }
     }
@@ -426,16 +461,32 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int
     return RSQ_OK;
   }
 #endif /* RSQ_WITH_AVX2 */
+  (void)rowq;
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
 }
 
 rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
                              int32_t threads) {
-  return conv_run(op, x, t_in, y, NULL, threads, "rsq_conv1d_s8_run");
+  if (!x || !y) {
+    rsq_set_error("rsq_conv1d_s8_run: null pointer (op, x and the output are required)");
+    return RSQ_ERR_NULL;
+  }
+  const rsq_s8_io io = {.x = x, .y = y};
+  return conv_run(op, &io, t_in, threads, "rsq_conv1d_s8_run");
 }
 
 rsq_status rsq_conv1d_s8_run_acc(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int32_t *acc,
                                  int32_t threads) {
-  return conv_run(op, x, t_in, NULL, acc, threads, "rsq_conv1d_s8_run_acc");
+  if (!x || !acc) {
+    rsq_set_error("rsq_conv1d_s8_run_acc: null pointer (op, x and the output are required)");
+    return RSQ_ERR_NULL;
+  }
+  const rsq_s8_io io = {.x = x, .acc = acc};
+  return conv_run(op, &io, t_in, threads, "rsq_conv1d_s8_run_acc");
+}
+
+rsq_status rsq_conv1d_s8_run_io(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
+                                int32_t threads) {
+  return conv_run(op, io, t_in, threads, "rsq_conv1d_s8_run_io");
 }

@@ -131,13 +131,14 @@ nomem:
   return RSQ_ERR_NOMEM;
 }
 
-/* y != NULL: requantized int8 output; acc != NULL: int32 accumulators (bias added). */
-static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
-                         int32_t *acc, int32_t threads, const char *who) {
-  if (!op || !x || (!y && !acc)) {
+static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
+                         const char *who) {
+  if (!op) {
     rsq_set_error("%s: null pointer (op, x and the output are required)", who);
     return RSQ_ERR_NULL;
   }
+  rsq_status st = rsq_io_check(io, 127, who);
+  if (st) return st;
   if (threads < 1) {
     rsq_set_error("%s: threads = %d must be >= 1", who, threads);
     return RSQ_ERR_PARAM;
@@ -150,14 +151,28 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
   }
   const int32_t t_out = (int32_t)t_out64;
   const size_t nx = (size_t)t_in * op->channels;
-  for (size_t i = 0; i < nx; i++)
-    if (x[i] == -128) {
-      rsq_set_error("%s: x[%zu] = -128 (symmetric int8 is [-127, 127])", who, i);
-      return RSQ_ERR_PARAM;
-    }
+  if (io->x)
+    for (size_t i = 0; i < nx; i++)
+      if (io->x[i] == -128) {
+        rsq_set_error("%s: x[%zu] = -128 (symmetric int8 is [-127, 127])", who, i);
+        return RSQ_ERR_PARAM;
+      }
   if (op->impl == RSQ_IMPL_REF) {
-    rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, x, t_in, op->w,
-                        op->bias, op->mult, op->shift, op->lo, op->hi, y, acc);
+    const size_t ny = (size_t)t_out * op->channels;
+    int8_t *xq = io->xf ? malloc(nx) : NULL;
+    int32_t *acc = io->yf ? malloc(ny * sizeof *acc) : io->acc;
+    if ((io->xf && !xq) || (io->yf && !acc)) {
+      free(xq);
+      if (acc != io->acc) free(acc);
+      rsq_set_error("%s: out of memory", who);
+      return RSQ_ERR_NOMEM;
+    }
+    if (xq) rsq_quantize_row(io->xf, nx, io->x_inv_scale, io->x_absmax, xq);
+    rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, xq ? xq : io->x, t_in,
+                        op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y, acc);
+    if (io->yf) rsq_io_finish_acc(io, acc, t_out, op->channels);
+    if (acc != io->acc) free(acc);
+    free(xq);
     return RSQ_OK;
   }
   const int32_t c_p = dw_cp(op->channels);
@@ -173,15 +188,18 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
     }
   }
   memset(op->ws, 0, need);
-  for (int32_t t = 0; t < t_in && (size_t)t + op->pad_left < rows; t++)
-    memcpy(op->ws + ((size_t)t + op->pad_left) * c_p, x + (size_t)t * op->channels,
-           (size_t)op->channels);
-  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL};
-  if (acc) { /* int32 output mode: see rsq_rq */
-    y = (int8_t *)acc;
-    rq.acc = acc;
-    rq.ybase = y;
+  for (int32_t t = 0; t < t_in && (size_t)t + op->pad_left < rows; t++) {
+    int8_t *dst = op->ws + ((size_t)t + op->pad_left) * c_p;
+    if (io->xf) /* quantized straight into the padded input */
+      rsq_quantize_row(io->xf + (size_t)t * op->channels, (size_t)op->channels, io->x_inv_scale,
+                       io->x_absmax, dst);
+    else
+      memcpy(dst, io->x + (size_t)t * op->channels, (size_t)op->channels);
   }
+  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL, NULL};
+  rsq_f32_epi fe;
+  int8_t *y;
+  rsq_io_rq(io, &rq, &fe, op->channels, &y);
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
   if (op->impl == RSQ_IMPL_AVX2) {
     rsq_dwconv1d_s8_avx2(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
@@ -200,10 +218,25 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int
 
 rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
                                int32_t threads) {
-  return dw_run(op, x, t_in, y, NULL, threads, "rsq_dwconv1d_s8_run");
+  if (!x || !y) {
+    rsq_set_error("rsq_dwconv1d_s8_run: null pointer (op, x and the output are required)");
+    return RSQ_ERR_NULL;
+  }
+  const rsq_s8_io io = {.x = x, .y = y};
+  return dw_run(op, &io, t_in, threads, "rsq_dwconv1d_s8_run");
 }
 
 rsq_status rsq_dwconv1d_s8_run_acc(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in,
                                    int32_t *acc, int32_t threads) {
-  return dw_run(op, x, t_in, NULL, acc, threads, "rsq_dwconv1d_s8_run_acc");
+  if (!x || !acc) {
+    rsq_set_error("rsq_dwconv1d_s8_run_acc: null pointer (op, x and the output are required)");
+    return RSQ_ERR_NULL;
+  }
+  const rsq_s8_io io = {.x = x, .acc = acc};
+  return dw_run(op, &io, t_in, threads, "rsq_dwconv1d_s8_run_acc");
+}
+
+rsq_status rsq_dwconv1d_s8_run_io(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
+                                  int32_t threads) {
+  return dw_run(op, io, t_in, threads, "rsq_dwconv1d_s8_run_io");
 }

@@ -34,13 +34,41 @@ typedef struct rsq_rq {
    * output pointer y + i maps to acc[i] (acc has 4x the bytes: y + i stays inside it). */
   int32_t *acc;
   const int8_t *ybase;
+  /* float output mode (rsq_s8_io.yf): acc and ybase are set as above (to the float buffer: also
+   * 4 bytes per element) and the rows go through rsq_store_f32_row */
+  const struct rsq_f32_epi *fe;
 } rsq_rq;
+
+/* The float epilogue of rsq_s8_io: v = (float)acc * deq[co]; ReLU; add[i] + v. ld = cout. */
+typedef struct rsq_f32_epi {
+  float *yf;
+  const float *deq, *add;
+  int32_t relu, ld;
+} rsq_f32_epi;
+
+/* epilogue.c (built with -ffp-contract=off: one float32 rounding per step, as the executor and
+ * numpy): the float epilogue for ncols columns of the row starting at element i0 = t*ld + co0. */
+void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, const int32_t *a, const int32_t *bias,
+                       int32_t ncols);
+/* q[i] = clamp(round_half_away(x[i] * inv), -absmax, absmax), NaN -> 0 (rsq_quantize_f32). */
+void rsq_quantize_row(const float *x, size_t n, float inv, int32_t absmax, int8_t *q);
+
+/* The op layers' handling of rsq_s8_io: check it (in_absmax: the op's input bound); set up rq
+ * and the kernel's y for its output; for the reference path, apply the float epilogue to int32
+ * accumulators acc[t_out][cout] (bias included). */
+rsq_status rsq_io_check(const rsq_s8_io *io, int32_t in_absmax, const char *who);
+void rsq_io_rq(const rsq_s8_io *io, rsq_rq *rq, rsq_f32_epi *fe, int32_t cout, int8_t **y);
+void rsq_io_finish_acc(const rsq_s8_io *io, const int32_t *acc, int32_t t_out, int32_t cout);
 
 /* int32 output mode of the epilogues: store acc + bias (modular add: the op layer bounds the
  * sum to int32) for ncols columns of one row; y is the int8 address the requantizing path
  * would have written. */
 static inline void rsq_store_acc_row(const rsq_rq *rq, const int32_t *a, const int32_t *bias,
                                      const int8_t *y, int32_t ncols) {
+  if (rq->fe) {
+    rsq_store_f32_row(rq->fe, (size_t)(y - rq->ybase), a, bias, ncols);
+    return;
+  }
   int32_t *dst = rq->acc + (y - rq->ybase);
   for (int32_t c = 0; c < ncols; c++) dst[c] = (int32_t)((uint32_t)a[c] + (uint32_t)bias[c]);
 }

@@ -728,6 +728,155 @@ static void test_acc(void) {
   }
 }
 
+/* ---------------------------------------------------------------- fused io (run_io) */
+/* The executor's old float steps, written out here independently: quantize with roundf,
+ * dequantize, ReLU, add, one float32 rounding each (volatile: no contraction). */
+static int8_t io_quant1(float x, float inv, int32_t T) {
+  volatile float u = x * inv;
+  if (!(u == u)) return 0;
+  float r = roundf(u);
+  if (r > (float)T) r = (float)T;
+  if (r < (float)-T) r = (float)-T;
+  return (int8_t)(int32_t)r;
+}
+
+static float io_epi(int32_t acc, float deq, int relu, const float *add) {
+  volatile float v = (float)acc * deq;
+  if (relu) v = v < 0.0f ? 0.0f : v;
+  if (add) v = *add + v;
+  return v;
+}
+
+static float io_rand_float(void) {
+  switch (rnd() % 8) { /* halfway points, zeros, huge values, NaN among ordinary ones */
+    case 0: return (float)rint_in(-300, 300) * 0.5f;
+    case 1: return 0.0f;
+    case 2: return (rnd() % 2 ? 1.0f : -1.0f) * 1e30f;
+    case 3: return rnd() % 4 ? 0.49999997f * (rnd() % 2 ? 1 : -1) : NAN;
+    default: return ((float)(rnd() % 2000001) - 1000000.0f) * 1e-4f;
+  }
+}
+
+static int io_same(const float *a, const float *b, size_t n, const char *what, int impl) {
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(&a[i], &b[i], sizeof(float))) {
+      fprintf(stderr, "  %s impl=%d at %zu: got %.9g want %.9g\n", what, impl, i, (double)a[i], (double)b[i]);
+      return 0;
+    }
+  return 1;
+}
+
+static void test_io(void) {
+  /* the quantizer against roundf, on the values where rounding rules differ */
+  const float special[] = {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, 0.49999997f, -0.49999997f, 62.5f, 63.5f,
+                           -63.5f, 126.5f, 127.49f, 1e30f, -1e30f, INFINITY, -INFINITY, NAN, 0.0f, -0.0f};
+  int8_t q[19];
+  for (int T = 63; T <= 127; T += 64) {
+    CHECK(rsq_quantize_f32(special, 19, 1.0f, T, q) == RSQ_OK, "quantize: %s", rsq_last_error());
+    for (int i = 0; i < 19; i++)
+      CHECK(q[i] == io_quant1(special[i], 1.0f, T), "quantize %g (T %d): %d vs %d", (double)special[i], T,
+            q[i], io_quant1(special[i], 1.0f, T));
+  }
+  for (int i = 0; i < 100000; i++) {
+    const float x = io_rand_float(), inv = 1.0f / (0.01f + (float)(rnd() % 1000) * 0.01f);
+    int8_t g;
+    rsq_quantize_f32(&x, 1, inv, 127, &g);
+    if (g != io_quant1(x, inv, 127)) {
+      CHECK(0, "quantize %.9g * %.9g: %d vs %d", (double)x, (double)inv, g, io_quant1(x, inv, 127));
+      break;
+    }
+  }
+  CHECK(rsq_quantize_f32(special, 1, 1.0f, 128, q) == RSQ_ERR_PARAM, "quantize absmax 128");
+  CHECK(rsq_quantize_f32(special, 1, 0.0f, 127, q) == RSQ_ERR_PARAM, "quantize inv 0");
+
+  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI};
+  for (int n = 0; n < 48; n++) {
+    const int wino = n % 2, dw = n % 6 == 5;
+    conv_case c = random_case(wino && !dw, n);
+    if (dw) { /* depthwise: channels in, channels out */
+      c.p.cout = c.p.cin;
+      c.p.stride = 1;
+      c.in_absmax = 127;
+    }
+    int32_t t_out;
+    if (rsq_conv1d_out_length(&c.p, c.t_in, &t_out) != RSQ_OK) continue;
+    const int32_t C = c.p.cout;
+    const size_t nx = (size_t)c.t_in * c.p.cin, ny = (size_t)t_out * C;
+    const size_t nw = dw ? (size_t)C * c.p.k : (size_t)C * c.p.cin * c.p.k;
+    float *xf = malloc(nx * 4), *deq = malloc(C * 4), *add = malloc(ny * 4), *want = malloc(ny * 4),
+          *got = malloc(ny * 4);
+    int8_t *xq = malloc(nx), *w = malloc((size_t)C * c.p.cin * c.p.k), *yq = malloc(ny), *yq2 = malloc(ny);
+    int32_t *bias = malloc(C * 4), *M = malloc(C * 4), *sh = malloc(C * 4), *acc = malloc(ny * 4),
+            *acc2 = malloc(ny * 4);
+    fill_case(&c, xq, w, bias, M, sh);
+    if (dw)
+      for (size_t i = 0; i < nw; i++) w[i] = (int8_t)rint_in(-127, 127);
+    const float s = 0.01f + (float)(rnd() % 100) * 0.003f, inv = 1.0f / s;
+    const int32_t T = c.in_absmax;
+    for (size_t i = 0; i < nx; i++) xf[i] = rnd() % 3 ? (float)rint_in(-T - 5, T + 5) * s * 0.37f : io_rand_float();
+    for (size_t i = 0; i < nx; i++) xq[i] = io_quant1(xf[i], inv, T);
+    for (int32_t i = 0; i < C; i++) deq[i] = (float)(rnd() % 1000 + 1) * 1.3e-6f;
+    for (size_t i = 0; i < ny; i++) add[i] = io_rand_float();
+    const int relu = rnd() % 2, with_add = rnd() % 2;
+    for (int ii = 0; ii < 4; ii++) {
+      if (!have_impl(impls[ii]) || (dw && impls[ii] == RSQ_IMPL_VNNI)) continue;
+      rsq_conv1d_s8 *op = NULL;
+      rsq_dwconv1d_s8 *dop = NULL;
+      rsq_status st;
+      if (dw) {
+        rsq_dwconv1d_s8_desc d = {C, c.p.k, c.p.pad_left, c.p.pad_right, impls[ii], w, bias, M, sh, c.lo, c.hi};
+        st = rsq_dwconv1d_s8_create(&d, &dop);
+      } else {
+        rsq_conv1d_s8_desc d = {c.p, wino ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM, impls[ii], c.in_absmax, w, bias,
+                                M, sh, c.lo, c.hi};
+        st = rsq_conv1d_s8_create(&d, &op);
+      }
+      CHECK(st == RSQ_OK, "create: %s", rsq_last_error());
+      if (st) continue;
+#define IO_RUN(io) (dw ? rsq_dwconv1d_s8_run_io(dop, &(io), c.t_in, 1 + n % 2) \
+                       : rsq_conv1d_s8_run_io(op, &(io), c.t_in, 1 + n % 2))
+      /* the int8 paths give the references: int32 accumulators and requantized outputs */
+      rsq_s8_io ia = {.x = xq, .acc = acc}, iy = {.x = xq, .y = yq};
+      st = IO_RUN(ia);
+      CHECK(st == RSQ_OK && IO_RUN(iy) == RSQ_OK, "int8 io: %s", rsq_last_error());
+      for (size_t i = 0; i < ny; i++)
+        want[i] = io_epi(acc[i], deq[i % C], relu, with_add ? &add[i] : NULL);
+      /* float in: the same accumulators and int8 outputs */
+      rsq_s8_io fa = {.xf = xf, .x_inv_scale = inv, .x_absmax = T, .acc = acc2};
+      rsq_s8_io fy = {.xf = xf, .x_inv_scale = inv, .x_absmax = T, .y = yq2};
+      CHECK(IO_RUN(fa) == RSQ_OK && IO_RUN(fy) == RSQ_OK, "float-in io: %s", rsq_last_error());
+      CHECK(!memcmp(acc, acc2, ny * 4), "float-in acc differs (impl %d, dw %d)", (int)impls[ii], dw);
+      CHECK(!memcmp(yq, yq2, ny), "float-in requantized output differs (impl %d, dw %d)", (int)impls[ii], dw);
+      /* float out, from int8 and from float input */
+      for (int from_f = 0; from_f < 2; from_f++) {
+        rsq_s8_io fo = {.deq = deq, .add = with_add ? add : NULL, .relu = relu, .yf = got};
+        if (from_f) fo.xf = xf, fo.x_inv_scale = inv, fo.x_absmax = T;
+        else fo.x = xq;
+        memset(got, 0x55, ny * 4);
+        CHECK(IO_RUN(fo) == RSQ_OK, "float-out io: %s", rsq_last_error());
+        g_compared++;
+        if (!io_same(got, want, ny, from_f ? "float in/out" : "float out", (int)impls[ii])) g_fail++;
+      }
+      /* bad io */
+      rsq_s8_io bad = {.x = xq, .xf = xf, .x_inv_scale = inv, .x_absmax = T, .y = yq2};
+      CHECK(IO_RUN(bad) == RSQ_ERR_PARAM, "x and xf both given");
+      bad = (rsq_s8_io){.x = xq, .y = yq2, .acc = acc2};
+      CHECK(IO_RUN(bad) == RSQ_ERR_PARAM, "two outputs");
+      bad = (rsq_s8_io){.x = xq, .yf = got};
+      CHECK(IO_RUN(bad) == RSQ_ERR_PARAM, "yf without deq");
+      bad = (rsq_s8_io){.x = xq};
+      CHECK(IO_RUN(bad) == RSQ_ERR_NULL, "no output");
+      bad = (rsq_s8_io){.xf = xf, .x_inv_scale = inv, .x_absmax = dw ? 128 : c.in_absmax + 1, .y = yq2};
+      CHECK(IO_RUN(bad) == RSQ_ERR_PARAM, "x_absmax above in_absmax");
+#undef IO_RUN
+      rsq_conv1d_s8_destroy(op);
+      rsq_dwconv1d_s8_destroy(dop);
+    }
+    free(xf); free(deq); free(add); free(want); free(got); free(xq); free(w); free(yq); free(yq2);
+    free(bias); free(M); free(sh); free(acc); free(acc2);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "Usage: %s <group>\n", argv[0]);
@@ -758,6 +907,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(g, "api")) test_api();
   else if (!strcmp(g, "dwconv")) test_dwconv();
   else if (!strcmp(g, "acc")) test_acc();
+  else if (!strcmp(g, "io")) test_io();
   else {
     fprintf(stderr, "%s: unknown group %s\n", argv[0], g);
     return 2;

@@ -71,6 +71,29 @@ rsq_status rsq_quantize_multiplier(double m, int32_t *multiplier, int32_t *shift
 int32_t rsq_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_min,
                        int32_t out_max);
 
+/* Float32 -> int8 as the integer reference quantizes: q = clamp(round_half_away(x * inv_scale),
+ * -absmax, absmax) with the product in float32, NaN -> 0 (absmax 1..127). */
+rsq_status rsq_quantize_f32(const float *x, size_t n, float inv_scale, int32_t absmax, int8_t *q);
+
+/* ---- fused input/output of the int8 ops (rsq_conv1d_s8_run_io, rsq_dwconv1d_s8_run_io) ----
+ * The input is int8 (x) or float32 (xf, quantized on the fly exactly as rsq_quantize_f32 with
+ * x_inv_scale and x_absmax <= the op's in_absmax, straight into the kernel's input layout). The
+ * output is exactly one of: y (requantized int8), acc (int32 accumulators incl. bias), or yf
+ * (float32: v = (float)acc * deq[co]; if relu, v = v < 0 ? 0 : v; if add, v = add[i] + v; each
+ * step one float32 rounding, as the executor's dequantize/ReLU/add passes it replaces). */
+typedef struct rsq_s8_io {
+  const int8_t *x;      /* [t_in][cin], or NULL and xf */
+  const float *xf;      /* [t_in][cin] */
+  float x_inv_scale;    /* float32 1/s_in */
+  int32_t x_absmax;     /* 1..in_absmax */
+  int8_t *y;            /* [t_out][cout] */
+  int32_t *acc;         /* [t_out][cout] */
+  float *yf;            /* [t_out][cout] */
+  const float *deq;     /* [cout], with yf */
+  const float *add;     /* [t_out][cout] or NULL, with yf (may not overlap yf) */
+  int32_t relu;         /* with yf */
+} rsq_s8_io;
+
 /* ---- Conv1D shapes ---- */
 typedef struct rsq_conv1d_params {
   int32_t cin, cout;           /* >= 1 */
@@ -123,6 +146,9 @@ rsq_status rsq_conv1d_s8_run(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, i
    the multipliers of the op are ignored): for layers whose output is dequantized to float. */
 rsq_status rsq_conv1d_s8_run_acc(rsq_conv1d_s8 *op, const int8_t *x, int32_t t_in, int32_t *acc,
                                  int32_t threads);
+/* Any input/output pair of rsq_s8_io (the two functions above are its int8 -> y / acc cases). */
+rsq_status rsq_conv1d_s8_run_io(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
+                                int32_t threads);
 void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op);
 /* The implementation the op actually runs (AUTO resolved). */
 rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op);
@@ -152,6 +178,8 @@ rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_i
 /* int32 accumulators acc[t_out][channels] = bias + sum, no requantization. */
 rsq_status rsq_dwconv1d_s8_run_acc(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in,
                                    int32_t *acc, int32_t threads);
+rsq_status rsq_dwconv1d_s8_run_io(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
+                                  int32_t threads);
 void rsq_dwconv1d_s8_destroy(rsq_dwconv1d_s8 *op);
 rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op);
 
