@@ -164,6 +164,7 @@ static inline void rsq_avx2_pack16(int32_t cin, int32_t cout, int32_t k, const i
 typedef struct rsq_avx2_rq16 {
   __m256i bias[2], mult[2], lsh[2], rsh[2], rsh32[2], lo, hi;
   const rsq_rq *rq; /* for the int32 output mode (rq->acc != NULL) */
+  int32_t co0;
 } rsq_avx2_rq16;
 
 static inline void rsq_avx2_rq16_load(rsq_avx2_rq16 *q, const rsq_rq *rq, int32_t co0,
@@ -180,6 +181,7 @@ static inline void rsq_avx2_rq16_load(rsq_avx2_rq16 *q, const rsq_rq *rq, int32_
   q->lo = _mm256_set1_epi32(rq->lo);
   q->hi = _mm256_set1_epi32(rq->hi);
   q->rq = rq;
+  q->co0 = co0;
 }
 
 RSQ_INLINE __m256i rsq_avx2_requant8(__m256i a, __m256i l, __m256i M, __m256i r, __m256i r32,
@@ -209,7 +211,7 @@ RSQ_INLINE void rsq_avx2_requant_store16(const rsq_avx2_rq16 *q, __m256i a0, __m
     int32_t tmp[16], zero[16] = {0};
     _mm256_storeu_si256((__m256i *)tmp, _mm256_add_epi32(a0, q->bias[0]));
     _mm256_storeu_si256((__m256i *)(tmp + 8), _mm256_add_epi32(a1, q->bias[1]));
-    rsq_store_acc_row(q->rq, tmp, zero, y, ncols);
+    rsq_store_acc_row(q->rq, tmp, zero, y, q->co0, ncols);
     return;
   }
   a0 = rsq_avx2_requant8(_mm256_add_epi32(a0, q->bias[0]), q->lsh[0], q->mult[0], q->rsh[0],

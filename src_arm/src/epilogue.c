@@ -4,9 +4,8 @@
  * app/exec.c and the Python integer reference (rsqasr/quant/numerics.py) do them. */
 #include "internal.h"
 
-void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, const int32_t *a, const int32_t *bias,
-                       int32_t ncols) {
-  const int32_t co0 = (int32_t)(i0 % (size_t)e->ld);
+void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, int32_t co0, const int32_t *a,
+                       const int32_t *bias, int32_t ncols) {
   const float *deq = e->deq + co0;
   float *y = e->yf + i0;
   for (int32_t c = 0; c < ncols; c++) {
@@ -86,6 +85,6 @@ void rsq_io_finish_acc(const rsq_s8_io *io, const int32_t *acc, int32_t t_out, i
   for (int32_t t = 0; t < t_out; t++)
     for (int32_t c0 = 0; c0 < cout; c0 += 64) {
       const size_t i0 = (size_t)t * cout + c0;
-      rsq_store_f32_row(&fe, i0, acc + i0, zero, cout - c0 < 64 ? cout - c0 : 64);
+      rsq_store_f32_row(&fe, i0, c0, acc + i0, zero, cout - c0 < 64 ? cout - c0 : 64);
     }
 }

@@ -48,8 +48,8 @@ typedef struct rsq_f32_epi {
 
 /* epilogue.c (built with -ffp-contract=off: one float32 rounding per step, as the executor and
  * numpy): the float epilogue for ncols columns of the row starting at element i0 = t*ld + co0. */
-void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, const int32_t *a, const int32_t *bias,
-                       int32_t ncols);
+void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, int32_t co0, const int32_t *a,
+                       const int32_t *bias, int32_t ncols);
 /* q[i] = clamp(round_half_away(x[i] * inv), -absmax, absmax), NaN -> 0 (rsq_quantize_f32). */
 void rsq_quantize_row(const float *x, size_t n, float inv, int32_t absmax, int8_t *q);
 
@@ -62,11 +62,11 @@ void rsq_io_finish_acc(const rsq_s8_io *io, const int32_t *acc, int32_t t_out, i
 
 /* int32 output mode of the epilogues: store acc + bias (modular add: the op layer bounds the
  * sum to int32) for ncols columns of one row; y is the int8 address the requantizing path
- * would have written. */
+ * would have written, co0 its output channel. */
 static inline void rsq_store_acc_row(const rsq_rq *rq, const int32_t *a, const int32_t *bias,
-                                     const int8_t *y, int32_t ncols) {
+                                     const int8_t *y, int32_t co0, int32_t ncols) {
   if (rq->fe) {
-    rsq_store_f32_row(rq->fe, (size_t)(y - rq->ybase), a, bias, ncols);
+    rsq_store_f32_row(rq->fe, (size_t)(y - rq->ybase), co0, a, bias, ncols);
     return;
   }
   int32_t *dst = rq->acc + (y - rq->ybase);

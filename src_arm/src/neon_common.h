@@ -355,7 +355,7 @@ RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t ldt, int32_t
                                        int32_t ldy) {
   if (rq->acc) { /* int32 output mode (rsq_rq): acc + bias, no requantization */
     for (int32_t r = 0; r < rows; r++)
-      rsq_store_acc_row(rq, tile + ldt * r, rq->bias + co0, y + (size_t)r * ldy + co0, ncols);
+      rsq_store_acc_row(rq, tile + ldt * r, rq->bias + co0, y + (size_t)r * ldy + co0, co0, ncols);
     return;
   }
   const int32x4_t b0 = vld1q_s32(rq->bias + co0), b1 = vld1q_s32(rq->bias + co0 + 4);
