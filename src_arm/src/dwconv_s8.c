@@ -218,20 +218,12 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
 
 rsq_status rsq_dwconv1d_s8_run(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in, int8_t *y,
                                int32_t threads) {
-  if (!x || !y) {
-    rsq_set_error("rsq_dwconv1d_s8_run: null pointer (op, x and the output are required)");
-    return RSQ_ERR_NULL;
-  }
   const rsq_s8_io io = {.x = x, .y = y};
   return dw_run(op, &io, t_in, threads, "rsq_dwconv1d_s8_run");
 }
 
 rsq_status rsq_dwconv1d_s8_run_acc(rsq_dwconv1d_s8 *op, const int8_t *x, int32_t t_in,
                                    int32_t *acc, int32_t threads) {
-  if (!x || !acc) {
-    rsq_set_error("rsq_dwconv1d_s8_run_acc: null pointer (op, x and the output are required)");
-    return RSQ_ERR_NULL;
-  }
   const rsq_s8_io io = {.x = x, .acc = acc};
   return dw_run(op, &io, t_in, threads, "rsq_dwconv1d_s8_run_acc");
 }
