@@ -310,36 +310,26 @@ static int grow_ws(rsq_conv1d_s8 *op, size_t need) {
 static rsq_status conv_run_ref(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t t_out,
                                const char *who) {
   const rsq_conv1d_params *p = &op->p;
-  const size_t nx = (size_t)t_in * p->cin, ny = (size_t)t_out * p->cout;
-  int8_t *xq = NULL;
-  int32_t *acc = io->acc;
-  if (io->xf && !(xq = malloc(nx ? nx : 1))) goto nomem;
-  if (io->xf) rsq_quantize_row(io->xf, nx, io->x_inv_scale, io->x_absmax, xq);
-  const int8_t *x = io->x ? io->x : xq;
-  if (io->yf && !(acc = malloc(ny * sizeof *acc))) goto nomem;
-  if (acc) {
+  rsq_io_ref r;
+  rsq_status st = rsq_io_ref_begin(io, (size_t)t_in * p->cin, (size_t)t_out * p->cout, &r, who);
+  if (st) return st;
+  if (r.acc) {
     if (op->algo == RSQ_ALGO_GEMM)
-      rsq_conv1d_s8_acc_ref(p, x, t_in, op->w, acc);
+      rsq_conv1d_s8_acc_ref(p, r.x, t_in, op->w, r.acc);
     else
-      rsq_wino23_s8_acc_ref(p, x, t_in, op->w, acc);
+      rsq_wino23_s8_acc_ref(p, r.x, t_in, op->w, r.acc);
     for (int32_t t = 0; t < t_out; t++)
       for (int32_t co = 0; co < p->cout; co++) {
-        int32_t *a = acc + (size_t)t * p->cout + co;
+        int32_t *a = r.acc + (size_t)t * p->cout + co;
         *a = (int32_t)((uint32_t)*a + (uint32_t)op->bias[co]);
       }
-    if (io->yf) rsq_io_finish_acc(io, acc, t_out, p->cout);
   } else if (op->algo == RSQ_ALGO_GEMM) {
-    rsq_conv1d_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
+    rsq_conv1d_s8_ref(p, r.x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
   } else {
-    rsq_wino23_s8_ref(p, x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
+    rsq_wino23_s8_ref(p, r.x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
   }
-  if (acc != io->acc) free(acc);
-  free(xq);
+  rsq_io_ref_end(io, &r, t_out, p->cout);
   return RSQ_OK;
-nomem:
-  free(xq);
-  rsq_set_error("%s: out of memory", who);
-  return RSQ_ERR_NOMEM;
 }
 
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
@@ -386,7 +376,6 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
   rsq_io_rq(io, &rq, &fe, p->cout, &y);
   rsq_geom g = {p->cin, p->cout, p->k, p->stride, 0, 0, t_out, op->chain, 0};
   const int32_t rows = rsq_xpad_rows(p, t_out);
-  const size_t rowq = io->xf ? RSQ_ROUND_UP((size_t)p->cin, 64) : 0; /* a quantized input row */
   if (op->impl == RSQ_IMPL_NEON) {
     g.cin_p = RSQ_ROUND_UP(p->cin, 8);
     g.cout_p = RSQ_ROUND_UP(p->cout, 8);
@@ -421,6 +410,7 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p + 64, 64);
     size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_avx2_vsize(p->cin, p->k, t_out)
                                                 : sign ? xbytes : 0;
+    const size_t rowq = io->xf ? RSQ_ROUND_UP((size_t)p->cin, 64) : 0; /* a quantized input row */
     if (!grow_ws(op, xbytes + vbytes + rowq)) {
       rsq_set_error("%s: out of memory", who);
       return RSQ_ERR_NOMEM;
@@ -461,7 +451,6 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     return RSQ_OK;
   }
 #endif /* RSQ_WITH_AVX2 */
-  (void)rowq;
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
 }

@@ -158,21 +158,12 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
         return RSQ_ERR_PARAM;
       }
   if (op->impl == RSQ_IMPL_REF) {
-    const size_t ny = (size_t)t_out * op->channels;
-    int8_t *xq = io->xf ? malloc(nx) : NULL;
-    int32_t *acc = io->yf ? malloc(ny * sizeof *acc) : io->acc;
-    if ((io->xf && !xq) || (io->yf && !acc)) {
-      free(xq);
-      if (acc != io->acc) free(acc);
-      rsq_set_error("%s: out of memory", who);
-      return RSQ_ERR_NOMEM;
-    }
-    if (xq) rsq_quantize_row(io->xf, nx, io->x_inv_scale, io->x_absmax, xq);
-    rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, xq ? xq : io->x, t_in,
-                        op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y, acc);
-    if (io->yf) rsq_io_finish_acc(io, acc, t_out, op->channels);
-    if (acc != io->acc) free(acc);
-    free(xq);
+    rsq_io_ref r;
+    st = rsq_io_ref_begin(io, nx, (size_t)t_out * op->channels, &r, who);
+    if (st) return st;
+    rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, r.x, t_in, op->w,
+                        op->bias, op->mult, op->shift, op->lo, op->hi, io->y, r.acc);
+    rsq_io_ref_end(io, &r, t_out, op->channels);
     return RSQ_OK;
   }
   const int32_t c_p = dw_cp(op->channels);

@@ -2,6 +2,8 @@
  * quantizing a float input and dequantizing (+ ReLU, + residual add) the int32 output. Built
  * with -ffp-contract=off (CMakeLists.txt): every step is one float32 rounding, exactly as
  * app/exec.c and the Python integer reference (rsqasr/quant/numerics.py) do them. */
+#include <stdlib.h>
+
 #include "internal.h"
 
 void rsq_store_f32_row(const rsq_f32_epi *e, size_t i0, int32_t co0, const int32_t *a,
@@ -86,4 +88,29 @@ void rsq_io_finish_acc(const rsq_s8_io *io, const int32_t *acc, int32_t t_out, i
       const size_t i0 = (size_t)t * cout + c0;
       rsq_store_f32_row(&fe, i0, c0, acc + i0, zero, cout - c0 < 64 ? cout - c0 : 64);
     }
+}
+
+rsq_status rsq_io_ref_begin(const rsq_s8_io *io, size_t nx, size_t ny, rsq_io_ref *r, const char *who) {
+  *r = (rsq_io_ref){io->x, io->acc, NULL, NULL};
+  if (io->xf && !(r->xq_buf = malloc(nx ? nx : 1))) goto nomem;
+  if (io->yf && !(r->acc_buf = malloc(ny ? ny * sizeof(int32_t) : 1))) goto nomem;
+  if (io->xf) {
+    rsq_quantize_row(io->xf, nx, io->x_inv_scale, io->x_absmax, r->xq_buf);
+    r->x = r->xq_buf;
+  }
+  if (io->yf) r->acc = r->acc_buf;
+  return RSQ_OK;
+nomem:
+  free(r->xq_buf);
+  r->xq_buf = NULL;
+  rsq_set_error("%s: out of memory", who);
+  return RSQ_ERR_NOMEM;
+}
+
+void rsq_io_ref_end(const rsq_s8_io *io, rsq_io_ref *r, int32_t t_out, int32_t cout) {
+  if (io->yf) rsq_io_finish_acc(io, r->acc, t_out, cout);
+  free(r->xq_buf);
+  free(r->acc_buf);
+  r->xq_buf = NULL;
+  r->acc_buf = NULL;
 }

@@ -59,6 +59,18 @@ void rsq_quantize_row(const float *x, size_t n, float inv, int32_t absmax, int8_
 rsq_status rsq_io_check(const rsq_s8_io *io, int32_t in_absmax, const char *who);
 void rsq_io_rq(const rsq_s8_io *io, rsq_rq *rq, rsq_f32_epi *fe, int32_t cout, int8_t **y);
 void rsq_io_finish_acc(const rsq_s8_io *io, const int32_t *acc, int32_t t_out, int32_t cout);
+/* The reference paths' view of rsq_s8_io: a whole int8 input (io->x, or io->xf quantized into a
+ * buffer) and, for acc/yf outputs, int32 accumulators (io->acc, or a buffer for the float
+ * epilogue; NULL for requantized output). begin allocates (nx inputs, ny outputs); end applies
+ * the float epilogue when io->yf and frees. */
+typedef struct rsq_io_ref {
+  const int8_t *x;
+  int32_t *acc;
+  int8_t *xq_buf;
+  int32_t *acc_buf;
+} rsq_io_ref;
+rsq_status rsq_io_ref_begin(const rsq_s8_io *io, size_t nx, size_t ny, rsq_io_ref *r, const char *who);
+void rsq_io_ref_end(const rsq_s8_io *io, rsq_io_ref *r, int32_t t_out, int32_t cout);
 
 /* int32 output mode of the epilogues: store acc + bias (modular add: the op layer bounds the
  * sum to int32) for ncols columns of one row; y is the int8 address the requantizing path
