@@ -5,7 +5,7 @@ set -euo pipefail
 if [ $# -ne 3 ]; then
   echo "Usage: $0 <audio-dir> <transcript-dir> <data-dir>" >&2
   echo "e.g.: $0 db/data_aishell/wav db/data_aishell/transcript data" >&2
-  exit 1
+  exit 2
 fi
 audio_dir=$1; transcript_dir=$2; data=$3
 transcript="$transcript_dir/aishell_transcript_v0.8.txt"

@@ -33,7 +33,7 @@ def test_bad_stage_ranges_and_job_counts_are_usage_errors(tmp_path):
 
 def test_stages_0_to_2_on_an_aishell_tree_then_skip_on_rerun(fake_aishell, tmp_path):
     d = recipe_copy(tmp_path, "aishell")
-    p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--aishell_root", fake_aishell, "--nj", "2"], cwd=d)
+    p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--local_data_opts", f"--aishell_root {fake_aishell}", "--nj", "2"], cwd=d)
     assert "Stage 2: features, CMVN and tokens" in p.stdout
     # speed perturbation is on in conf/asr.conf for aishell: train_sp has 3 copies
     counts = {s: sum(len(u) for u in FAKE_CORPUS[s].values()) for s in FAKE_CORPUS}
@@ -48,15 +48,15 @@ def test_stages_0_to_2_on_an_aishell_tree_then_skip_on_rerun(fake_aishell, tmp_p
     tokens = (d / "data/token_list/char/tokens.txt").read_text(encoding="utf-8").splitlines()
     # 交 市 成 楼 occur twice in train, every other character once; ties in code-point order
     assert tokens[:6] == ["<blank>", "<unk>", "交", "市", "成", "楼"]
-    p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--aishell_root", fake_aishell, "--nj", "2"], cwd=d)
+    p = run(["./run.sh", "--stage", "0", "--stop_stage", "2", "--local_data_opts", f"--aishell_root {fake_aishell}", "--nj", "2"], cwd=d)
     assert p.stdout.count("already done") == 3 and "fbank for" not in p.stdout
     # other settings are not "done": changing --nj does not matter, changing the tokens redoes stage 2
-    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe",
+    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--local_data_opts", f"--aishell_root {fake_aishell}", "--token_type", "bpe",
              "--nbpe", "19"], cwd=d)
     assert "Stage 2: features, CMVN and tokens" in p.stdout
     assert (d / "data/token_list/bpe_unigram19/bpe.model").is_file()
     # a vocabulary smaller than the character set is a clear error, and the char list stays
-    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--aishell_root", fake_aishell, "--token_type", "bpe", "--nbpe", "5"],
+    p = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--local_data_opts", f"--aishell_root {fake_aishell}", "--token_type", "bpe", "--nbpe", "5"],
             cwd=d, check=False)
     assert p.returncode != 0 and "sentencepiece training" in p.stderr and "Vocabulary size is smaller" in p.stderr
     assert (d / "data/token_list/char/tokens.txt").is_file()
@@ -64,15 +64,15 @@ def test_stages_0_to_2_on_an_aishell_tree_then_skip_on_rerun(fake_aishell, tmp_p
 
 def test_missing_aishell_root_is_a_clear_error(tmp_path):
     d = recipe_copy(tmp_path, "aishell")
-    p = run(["./run.sh", "--stop_stage", "0", "--aishell_root", tmp_path / "nowhere"], cwd=d, check=False)
+    p = run(["./run.sh", "--stop_stage", "0", "--local_data_opts", f"--aishell_root {tmp_path / 'nowhere'}"], cwd=d, check=False)
     assert p.returncode == 1 and "has no" in p.stdout + p.stderr
 
 
 def test_mini_recipe_stages_0_to_2_tiny_corpus_then_skip(tmp_path):
     d = recipe_copy(tmp_path, "mini_aishell")
-    args = ["./run.sh", "--stage", "0", "--stop_stage", "2", "--mini_scale", "0.003", "--nj", "2"]
+    args = ["./run.sh", "--stage", "0", "--stop_stage", "2", "--local_data_opts", "--scale 0.003", "--nj", "2"]
     p = run(args, cwd=d)
-    assert "Stage 0: corpus (mini)" in p.stdout
+    assert "Stage 0: corpus (local/data.sh" in p.stdout and "make_mini_aishell.sh: synthesizing" in p.stdout
     assert (d / "db/data_aishell/transcript/aishell_transcript_v0.8.txt").is_file()
     for s in ("train", "dev", "test"):
         run(["python", "-m", "rsqasr.bin.validate_data_dir", "--check_feats", "true", "--feat_dim", "80", d / "data" / s])
@@ -85,17 +85,17 @@ def test_mini_recipe_stages_0_to_2_tiny_corpus_then_skip(tmp_path):
 
 def test_a_failed_forced_stage_is_not_left_marked_done(fake_aishell, tmp_path):
     d = recipe_copy(tmp_path, "aishell")
-    run(["./run.sh", "--stage", "0", "--stop_stage", "1", "--aishell_root", fake_aishell], cwd=d)
+    run(["./run.sh", "--stage", "0", "--stop_stage", "1", "--local_data_opts", f"--aishell_root {fake_aishell}"], cwd=d)
     stamp = d / "exp/stamps/stage1_data.done"
     assert stamp.is_file()
     # a forced re-run that dies (here: its input went away) must not leave the old stamp behind
     moved = tmp_path / "moved"
     (fake_aishell / "data_aishell").rename(moved)
     try:
-        p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--aishell_root", fake_aishell, "--force", "true"],
+        p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--local_data_opts", f"--aishell_root {fake_aishell}", "--force", "true"],
                 cwd=d, check=False)
     finally:
         moved.rename(fake_aishell / "data_aishell")
     assert p.returncode != 0 and not stamp.exists()
-    p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--aishell_root", fake_aishell], cwd=d)
+    p = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--local_data_opts", f"--aishell_root {fake_aishell}"], cwd=d)
     assert "Stage 1: data preparation" in p.stdout

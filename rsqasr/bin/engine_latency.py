@@ -7,7 +7,8 @@ or the first one tiled to 600 frames. Host: --repeats copies in one ark, rsq-dec
 line gives the network time per 600 frames; the run is done --runs times and the median kept.
 ARMv7: qemu-arm with the instruction-counting plugin (src_arm/tools/qemu_insn_count.c, built by
 make install), for an ark of 1 and of 2 copies; the difference is one utterance (model loading
-cancels out). Seconds per model.
+cancels out). Seconds per model. The ARMv7 build, the plugin and the ARM sysroot come from the
+options, whose defaults are path.sh's RSQ_ARMV7_BUILD, RSQ_QEMU_PLUGIN and RSQ_ARMV7_SYSROOT.
 
 Both also split the network's cost by layer kind (rsq-decode --profile; kinds in
 src_arm/app/rsqm.h: front, conv_k3, pointwise, depthwise, classifier, glue): host milliseconds
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import statistics
@@ -147,6 +149,10 @@ def main(args) -> None:
                 res["host_profile_ms"] = prof
             logging.info("%s: host %.2f ms per 600 frames with %d thread(s)", model, res["host_ms"][str(t)], t)
         if args.armv7_instructions:
+            for opt, env in (("armv7_build", "RSQ_ARMV7_BUILD"), ("insn_counter", "RSQ_QEMU_PLUGIN"),
+                             ("qemu_ld_prefix", "RSQ_ARMV7_SYSROOT")):
+                if not getattr(args, opt):
+                    raise ValueError(f"--{opt} is not set and neither is {env} (. ./path.sh sets it)")
             arm = Path(args.armv7_build) / "rsq-decode"
             if not arm.is_file():
                 raise FileNotFoundError(f"{arm} missing (src_arm/build.sh armv7)")
@@ -173,11 +179,13 @@ def get_parser():
     p.add_argument("--runs", type=int, default=3, help="runs per thread count (median kept)")
     p.add_argument("--armv7_instructions", type=lambda v: v.lower() == "true", default=False,
                    help="also count the ARMv7 build's instructions under qemu-arm (seconds per model)")
-    p.add_argument("--armv7_build", default=str(Path(__file__).resolve().parents[2] / "src_arm" / "build-armv7"))
-    p.add_argument("--insn_counter", default=str(Path(__file__).resolve().parents[2] / "src_arm" / "build-host" / "lib"
-                                                 / "qemu_insn_count.so"),
-                   help="qemu plugin that counts guest instructions (src_arm/tools/qemu_insn_count.c)")
-    p.add_argument("--qemu_ld_prefix", default="/usr/arm-linux-gnueabihf", help="qemu-arm -L: the ARM sysroot")
+    p.add_argument("--armv7_build", default=os.environ.get("RSQ_ARMV7_BUILD", ""),
+                   help="the ARMv7 build dir holding rsq-decode (path.sh: RSQ_ARMV7_BUILD)")
+    p.add_argument("--insn_counter", default=os.environ.get("RSQ_QEMU_PLUGIN", ""),
+                   help="qemu plugin that counts guest instructions (src_arm/tools/qemu_insn_count.c; "
+                        "path.sh: RSQ_QEMU_PLUGIN)")
+    p.add_argument("--qemu_ld_prefix", default=os.environ.get("RSQ_ARMV7_SYSROOT", ""),
+                   help="qemu-arm -L: the ARM sysroot (path.sh: RSQ_ARMV7_SYSROOT)")
     return p
 
 

@@ -1,0 +1,1 @@
+../../../local/download_and_untar.sh

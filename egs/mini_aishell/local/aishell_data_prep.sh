@@ -1,0 +1,1 @@
+../../../local/aishell_data_prep.sh

@@ -1,0 +1,1 @@
+../../../local/seen_sentence_probe.sh
