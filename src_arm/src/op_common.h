@@ -9,7 +9,7 @@
 
 #ifdef __cplusplus
 extern "C" {
-#endif
+#endif /* __cplusplus */
 
 /* ---- op_common.c ---- */
 /* A dense Conv1D shape: cin, cout in [1, 2^20] (RSQ_ERR_SHAPE), k in [1, 4096], stride 1 or 2,
