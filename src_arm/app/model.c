@@ -382,6 +382,95 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
   return check_consumers(m, err, errlen);
 }
 
+/* GRPH node i (record r): its fields, its inputs (earlier nodes), and what it makes of them:
+ * layout, channels, int8 or float (FORMAT.md, GRPH); used counts each layer's nodes */
+static int parse_node(rsqm_model *m, const uint8_t *r, int32_t i, int32_t *used, char *err,
+                      size_t errlen) {
+  rsqm_node *N = &m->nodes[i];
+  N->op = rdi32(r);
+  N->in0 = rdi32(r + 4);
+  N->in1 = rdi32(r + 8);
+  N->layer = rdi32(r + 12);
+  N->a0 = rdi32(r + 16);
+  N->a1 = rdi32(r + 20);
+  if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
+    rsqm_seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
+    return 1;
+  }
+  if ((N->op == RSQM_N_INPUT) != (i == 0)) {
+    rsqm_seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
+    return 1;
+  }
+  if (N->op == RSQM_N_INPUT) {
+    N->time_major = 1;
+    N->ch = m->dim;
+    return 0;
+  }
+  if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
+    rsqm_seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
+    return 1;
+  }
+  const rsqm_node *A = &m->nodes[N->in0];
+  N->time_major = A->time_major;
+  N->ch = A->ch;
+  N->q8 = A->q8;
+  N->qs = A->qs;
+  N->qT = A->qT;
+  switch (N->op) {
+    case RSQM_N_TRANSPOSE:
+      N->time_major = !A->time_major;
+      break;
+    case RSQM_N_PAD:
+      if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
+        rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
+                    N->a1);
+        return 1;
+      }
+      break;
+    case RSQM_N_RELU:
+      break;
+    case RSQM_N_ADD: {
+      const rsqm_node *B = &m->nodes[N->in1];
+      if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
+        rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
+                    "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
+        return 1;
+      }
+      break;
+    }
+    case RSQM_N_CONV:
+    case RSQM_N_LINEAR: {
+      if (N->layer < 0 || N->layer >= m->n_layers) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
+        return 1;
+      }
+      const rsqm_layer *L = &m->layers[N->layer];
+      const int conv = N->op == RSQM_N_CONV;
+      if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
+                    conv ? "conv" : "linear");
+        return 1;
+      }
+      if (A->time_major != !conv || A->ch != L->cin) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
+                    L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
+        return 1;
+      }
+      if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
+        rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
+                    A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
+        return 1;
+      }
+      N->ch = L->cout;
+      N->q8 = L->scheme != RSQM_FP32 && L->out == RSQM_OUT_REQUANT;
+      N->qs = N->q8 ? L->s_out : 0.0f;
+      N->qT = N->q8 ? L->hi : 0;
+      break;
+    }
+  }
+  return 0;
+}
+
 static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen) {
   if (s->size < 8) {
     rsqm_seterr(err, errlen, "GRPH section too short");
@@ -403,91 +492,8 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
   m->n_nodes = (int32_t)n;
   m->output = (int32_t)outn;
   int rc = 1;
-  for (int32_t i = 0; i < (int32_t)n; i++) {
-    const uint8_t *r = s->p + 8 + (size_t)i * NODE_RECORD;
-    rsqm_node *N = &m->nodes[i];
-    N->op = rdi32(r);
-    N->in0 = rdi32(r + 4);
-    N->in1 = rdi32(r + 8);
-    N->layer = rdi32(r + 12);
-    N->a0 = rdi32(r + 16);
-    N->a1 = rdi32(r + 20);
-    if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
-      rsqm_seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
-      goto done;
-    }
-    if ((N->op == RSQM_N_INPUT) != (i == 0)) {
-      rsqm_seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
-      goto done;
-    }
-    if (N->op == RSQM_N_INPUT) {
-      N->time_major = 1;
-      N->ch = m->dim;
-      continue;
-    }
-    if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
-      rsqm_seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
-      goto done;
-    }
-    const rsqm_node *A = &m->nodes[N->in0];
-    N->time_major = A->time_major;
-    N->ch = A->ch;
-    N->q8 = A->q8;
-    N->qs = A->qs;
-    N->qT = A->qT;
-    switch (N->op) {
-      case RSQM_N_TRANSPOSE:
-        N->time_major = !A->time_major;
-        break;
-      case RSQM_N_PAD:
-        if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
-          rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
-                      N->a1);
-          goto done;
-        }
-        break;
-      case RSQM_N_RELU:
-        break;
-      case RSQM_N_ADD: {
-        const rsqm_node *B = &m->nodes[N->in1];
-        if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
-          rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
-                      "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
-          goto done;
-        }
-        break;
-      }
-      case RSQM_N_CONV:
-      case RSQM_N_LINEAR: {
-        if (N->layer < 0 || N->layer >= m->n_layers) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
-          goto done;
-        }
-        const rsqm_layer *L = &m->layers[N->layer];
-        const int conv = N->op == RSQM_N_CONV;
-        if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
-                      conv ? "conv" : "linear");
-          goto done;
-        }
-        if (A->time_major != !conv || A->ch != L->cin) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
-                      L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
-          goto done;
-        }
-        if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
-          rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
-                      A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
-          goto done;
-        }
-        N->ch = L->cout;
-        N->q8 = L->scheme != RSQM_FP32 && L->out == RSQM_OUT_REQUANT;
-        N->qs = N->q8 ? L->s_out : 0.0f;
-        N->qT = N->q8 ? L->hi : 0;
-        break;
-      }
-    }
-  }
+  for (int32_t i = 0; i < (int32_t)n; i++)
+    if (parse_node(m, s->p + 8 + (size_t)i * NODE_RECORD, i, used, err, errlen)) goto done;
   for (int32_t l = 0; l < m->n_layers; l++)
     if (!used[l]) {
       rsqm_seterr(err, errlen, "layer %d (%s) is not used by the graph", l, m->layers[l].name);

@@ -52,7 +52,7 @@ void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
 
 rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op) { return op ? op->impl : RSQ_IMPL_AUTO; }
 
-/* create, step 1: the descriptor's pointers, shape, enums, ranges and the Winograd limits. */
+/* create, step 1: the shape, algo, impl, value ranges and the Winograd limits. */
 static rsq_status check_desc(const rsq_conv1d_s8_desc *d, const char *who) {
   const rsq_conv1d_params *p = &d->shape;
   rsq_status st = rsq_check_conv_shape(p, who);
