@@ -7,21 +7,20 @@
  *   add / relu    float32 a + b / (x < 0 ? 0 : x); int8 relu max(q, 0)
  *   FP32 layers   rsq_conv1d_f32 / linear (summation order differs from BLAS: tolerance)
  * Values are stored time-major [T][C] whatever their logical PyTorch layout (rsqm_node). This
- * file is compiled with -ffp-contract=off: no fused multiply-adds in the float32 steps. CTC
- * greedy decoding and hypothesis text are at the end.
+ * file is compiled with -ffp-contract=off: no fused multiply-adds in the float32 steps. The
+ * logits go on to CTC greedy search and detokenization in decode.c.
  * Fusion (plan_run; off with m->no_fuse): an int8 layer quantizes a float input itself, straight
  * into its kernel's input layout, and an int8 layer with float output dequantizes in its kernel
  * epilogue and takes over a following ReLU and then a following residual add (rsq_s8_io). The
  * float steps and their order stay the same (a + b == b + a in IEEE arithmetic), so the output
  * is bit for bit the unfused one; the saving is the passes over memory (and the int32 buffers). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #if defined(__arm__) && defined(__linux__)
 #include <unistd.h>
-#endif
+#endif /* __arm__ && __linux__ */
 
 #include "rsqm.h"
 
@@ -51,7 +50,7 @@ static void prof_enter(rsqm_profile *p, int kind) {
   p->cur = kind;
 #if defined(__arm__) && defined(__linux__)
   syscall(RSQM_MARK_SYSCALL, kind); /* -ENOSYS; seen by the qemu counter */
-#endif
+#endif /* __arm__ && __linux__ */
 }
 
 
@@ -503,54 +502,4 @@ cleanup:
     prof->runs++;
   }
   return rc;
-}
-
-/* ---------------------------------------------------------------- CTC greedy + text */
-int rsqm_greedy_text(const rsqm_model *m, const float *logits, int32_t t_out, char **text) {
-  size_t cap = 64, len = 0;
-  char *s = malloc(cap);
-  if (!s) return RSQM_ERROR;
-  int32_t prev = -1;
-  for (int32_t t = 0; t < t_out; t++) {
-    const float *row = logits + (size_t)t * m->vocab;
-    int32_t best = 0;
-    for (int32_t c = 1; c < m->vocab; c++)
-      if (row[c] > row[best]) best = c;
-    if (best != prev && best != 0) {
-      const char *tok = m->tokens[best];
-      if (m->token_type == RSQM_TOK_CHAR && !strcmp(tok, "<space>")) tok = " ";
-      const size_t tl = strlen(tok);
-      if (len + tl + 1 > cap) {
-        while (len + tl + 1 > cap) cap *= 2;
-        char *ns = realloc(s, cap);
-        if (!ns) {
-          free(s);
-          return RSQM_ERROR;
-        }
-        s = ns;
-      }
-      memcpy(s + len, tok, tl);
-      len += tl;
-    }
-    prev = best;
-  }
-  s[len] = 0;
-  if (m->token_type == RSQM_TOK_BPE) { /* sentencepiece: U+2581 (E2 96 81) is a space */
-    size_t w = 0;
-    for (size_t r = 0; r < len;) {
-      if (r + 2 < len + 0 && (unsigned char)s[r] == 0xE2 && (unsigned char)s[r + 1] == 0x96 &&
-          (unsigned char)s[r + 2] == 0x81) {
-        s[w++] = ' ';
-        r += 3;
-      } else {
-        s[w++] = s[r++];
-      }
-    }
-    s[w] = 0;
-    size_t lead = 0;
-    while (s[lead] == ' ') lead++;
-    memmove(s, s + lead, w - lead + 1);
-  }
-  *text = s;
-  return 0;
 }

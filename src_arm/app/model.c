@@ -1,11 +1,11 @@
 /* model.c - loader of the engine's model file (src_arm/FORMAT.md): checks the header, both
  * CRC-32s, every section size, every layer record against its plan rules, every tensor's place
  * in DATA and value range, and the graph (inputs, layouts, channels, int8 scales) before
- * anything runs. Little-endian fields are read with memcpy (no unaligned access). */
+ * anything runs. Little-endian fields are read with memcpy (no unaligned access). It only
+ * parses: the kernel ops of the layers are made by rsqm_prepare (ops.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "rsq-decode reads little-endian model files in place: big-endian hosts are not supported"
-#endif
+#endif /* big-endian */
 
 #define HEADER_SIZE 64u
 #define ENTRY_SIZE 32u
@@ -25,14 +25,6 @@
 #define MAX_LAYERS 4096
 #define MAX_NODES 65536
 #define MAX_TOKENS (1 << 20)
-
-void rsqm_seterr(char *err, size_t len, const char *fmt, ...) {
-  if (!err || !len) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, len, fmt, ap);
-  va_end(ap);
-}
 
 static uint32_t rd32(const uint8_t *p) {
   uint32_t v;
@@ -92,12 +84,7 @@ static const void *data_array(const section *data, uint64_t off, uint64_t count,
 
 void rsqm_free(rsqm_model *m) {
   if (!m) return;
-  if (m->layers)
-    for (int32_t i = 0; i < m->n_layers; i++) {
-      rsq_conv1d_s8_destroy(m->layers[i].op8);
-      rsq_dwconv1d_s8_destroy(m->layers[i].dw8);
-      rsq_conv1d_f32_destroy(m->layers[i].opf);
-    }
+  rsqm_ops_free(m);
   if (m->tokens)
     for (int32_t i = 0; i < m->n_tokens; i++) free(m->tokens[i]);
   free(m->tokens);
@@ -190,6 +177,180 @@ static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen)
   return 0;
 }
 
+/* LAYR record fields after the ones read into rsqm_layer: the name and the tensors in DATA */
+typedef struct layer_refs {
+  uint32_t name_off, name_len;
+  uint64_t w_off, b_off, m_off, sh_off;
+} layer_refs;
+
+/* the fixed fields of record i (FORMAT.md, LAYR) */
+static void read_layer_record(const uint8_t *r, rsqm_layer *L, layer_refs *ref) {
+  L->op = rdi32(r);
+  L->scheme = rdi32(r + 4);
+  L->cin = rdi32(r + 8);
+  L->cout = rdi32(r + 12);
+  L->k = rdi32(r + 16);
+  L->stride = rdi32(r + 20);
+  L->groups = rdi32(r + 24);
+  L->pad_l = rdi32(r + 28);
+  L->pad_r = rdi32(r + 32);
+  L->act_T = rdi32(r + 36);
+  L->w_T = rdi32(r + 40);
+  L->out = rdi32(r + 44);
+  L->lo = rdi32(r + 48);
+  L->hi = rdi32(r + 52);
+  L->consumer = rdi32(r + 56);
+  L->flags = rd32(r + 60);
+  L->s_in = rdf(r + 64);
+  L->s_out = rdf(r + 68);
+  ref->name_off = rd32(r + 72);
+  ref->name_len = rd32(r + 76);
+  ref->w_off = rd64(r + 80);
+  ref->b_off = rd64(r + 88);
+  ref->m_off = rd64(r + 96);
+  ref->sh_off = rd64(r + 104);
+}
+
+/* the name (for messages: truncated to 127 bytes, control characters shown as '?') */
+static int read_layer_name(rsqm_layer *L, uint32_t i, const layer_refs *ref, const section *data,
+                           char *err, size_t errlen) {
+  if (ref->name_len < 1 || ref->name_off > data->size || ref->name_len > data->size - ref->name_off) {
+    rsqm_seterr(err, errlen, "layer %u: name outside the DATA section", i);
+    return 1;
+  }
+  size_t nl = ref->name_len < sizeof L->name - 1 ? ref->name_len : sizeof L->name - 1;
+  memcpy(L->name, data->p + ref->name_off, nl);
+  L->name[nl] = 0;
+  for (size_t c = 0; c < nl; c++)
+    if ((unsigned char)L->name[c] < 32) L->name[c] = '?';
+  return 0;
+}
+
+/* op, scheme, output kind, flags and the shape */
+static int check_layer_shape(const rsqm_layer *L, uint32_t i, char *err, size_t errlen) {
+  if (L->op < RSQM_OP_CONV || L->op > RSQM_OP_LINEAR || L->scheme < RSQM_FP32 || L->scheme > RSQM_WINO23 ||
+      L->out < RSQM_OUT_FLOAT || L->out > RSQM_OUT_REQUANT || (L->flags & ~7u)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
+                L->op, L->scheme, L->out, L->flags);
+    return 1;
+  }
+  if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
+      L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
+      L->cout % L->groups || L->pad_l < 0 || L->pad_l >= L->k || L->pad_r < 0 || L->pad_r >= L->k) {
+    rsqm_seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
+                i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
+    return 1;
+  }
+  if (L->op == RSQM_OP_LINEAR && (L->k != 1 || L->stride != 1 || L->groups != 1 || L->pad_l || L->pad_r)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
+                L->name);
+    return 1;
+  }
+  return 0;
+}
+
+/* an FP32 layer: float weights [nw] and the optional bias */
+static int parse_fp32_layer(rsqm_layer *L, uint32_t i, const layer_refs *ref, uint64_t nw,
+                            const section *data, char *err, size_t errlen) {
+  if (L->out != RSQM_OUT_FLOAT) {
+    rsqm_seterr(err, errlen, "layer %u (%s): an fp32 layer cannot requantize", i, L->name);
+    return 1;
+  }
+  if (!(L->wf = data_array(data, ref->w_off, nw, 4, "weight", L, (int32_t)i, err, errlen))) return 1;
+  if ((L->flags & RSQM_FLAG_BIAS) &&
+      !(L->bf = data_array(data, ref->b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
+    return 1;
+  return 0;
+}
+
+/* a quantized layer's int8 output: multipliers, shifts, clamp and output scale */
+static int parse_requant(rsqm_layer *L, uint32_t i, const layer_refs *ref, const section *data,
+                         char *err, size_t errlen) {
+  if (!(L->mult = data_array(data, ref->m_off, (uint64_t)L->cout, 4, "multipliers", L, (int32_t)i, err, errlen)) ||
+      !(L->shift = data_array(data, ref->sh_off, (uint64_t)L->cout, 4, "shifts", L, (int32_t)i, err, errlen)))
+    return 1;
+  for (int32_t c = 0; c < L->cout; c++)
+    if (L->mult[c] < (1 << 30) || L->shift[c] < -31 || L->shift[c] > 31) {
+      rsqm_seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
+                  L->name, L->mult[c], L->shift[c], c);
+      return 1;
+    }
+  if (L->hi < 1 || L->hi > 127 || (L->lo != 0 && L->lo != -L->hi) ||
+      (L->lo == 0) != ((L->flags & RSQM_FLAG_RELU) != 0) || !isfinite(L->s_out) || !(L->s_out > 0)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
+                L->lo, L->hi, (double)L->s_out);
+    return 1;
+  }
+  return 0;
+}
+
+/* a quantized layer's float output: the dequantization scale of each channel */
+static int parse_dequant(rsqm_layer *L, uint32_t i, const layer_refs *ref, const section *data,
+                         char *err, size_t errlen) {
+  if (!(L->deq = data_array(data, ref->m_off, (uint64_t)L->cout, 4, "dequant scales", L, (int32_t)i, err, errlen)))
+    return 1;
+  for (int32_t c = 0; c < L->cout; c++)
+    if (!isfinite(L->deq[c])) {
+      rsqm_seterr(err, errlen, "layer %u (%s): dequant scale of channel %d not finite", i, L->name, c);
+      return 1;
+    }
+  return 0;
+}
+
+/* a quantized layer: value ranges against its scheme, int8 weights [nw], int32 bias, output */
+static int parse_int8_layer(rsqm_layer *L, uint32_t i, const layer_refs *ref, uint64_t nw,
+                            const section *data, char *err, size_t errlen) {
+  const int wino = L->scheme == RSQM_WINO23;
+  if (L->act_T < 1 || L->act_T > (wino ? 63 : 127) || L->w_T < 1 || L->w_T > (wino ? 42 : 127)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
+                L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
+    return 1;
+  }
+  if (wino && (L->stride != 1 || L->k < 3 || L->groups != 1)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): Winograd needs stride 1, k >= 3, groups 1", i, L->name);
+    return 1;
+  }
+  if (L->groups > 1 && (L->groups != L->cin || L->cin != L->cout || L->stride != 1 || L->k > 64)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
+                "cout), stride 1, k <= 64", i, L->name);
+    return 1;
+  }
+  if (!isfinite(L->s_in) || !(L->s_in > 0)) {
+    rsqm_seterr(err, errlen, "layer %u (%s): input scale %g invalid", i, L->name, (double)L->s_in);
+    return 1;
+  }
+  if (!(L->w8 = data_array(data, ref->w_off, nw, 1, "weight", L, (int32_t)i, err, errlen))) return 1;
+  for (uint64_t j = 0; j < nw; j++)
+    if (L->w8[j] > L->w_T || L->w8[j] < -L->w_T) {
+      rsqm_seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
+                  (unsigned long long)j, L->w8[j], L->w_T);
+      return 1;
+    }
+  if (!(L->b32 = data_array(data, ref->b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
+    return 1;
+  return L->out == RSQM_OUT_REQUANT ? parse_requant(L, i, ref, data, err, errlen)
+                                    : parse_dequant(L, i, ref, data, err, errlen);
+}
+
+/* requant consumers: a quantized layer whose input range/scale is the producer's output */
+static int check_consumers(const rsqm_model *m, char *err, size_t errlen) {
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const rsqm_layer *L = &m->layers[i];
+    if (L->scheme == RSQM_FP32 || L->out != RSQM_OUT_REQUANT) continue;
+    if (L->consumer < 0 || L->consumer >= m->n_layers || L->consumer == i) {
+      rsqm_seterr(err, errlen, "layer %d (%s): requant consumer %d invalid", i, L->name, L->consumer);
+      return 1;
+    }
+    const rsqm_layer *C = &m->layers[L->consumer];
+    if (C->scheme == RSQM_FP32 || C->act_T != L->hi || memcmp(&C->s_in, &L->s_out, sizeof(float))) {
+      rsqm_seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
+                  "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int parse_layers(rsqm_model *m, const section *s, const section *data, char *err,
                         size_t errlen) {
   if (s->size < 8) {
@@ -209,135 +370,102 @@ static int parse_layers(rsqm_model *m, const section *s, const section *data, ch
   }
   m->n_layers = (int32_t)n;
   for (uint32_t i = 0; i < n; i++) {
-    const uint8_t *r = s->p + 8 + (size_t)i * rec;
     rsqm_layer *L = &m->layers[i];
-    L->op = rdi32(r);
-    L->scheme = rdi32(r + 4);
-    L->cin = rdi32(r + 8);
-    L->cout = rdi32(r + 12);
-    L->k = rdi32(r + 16);
-    L->stride = rdi32(r + 20);
-    L->groups = rdi32(r + 24);
-    L->pad_l = rdi32(r + 28);
-    L->pad_r = rdi32(r + 32);
-    L->act_T = rdi32(r + 36);
-    L->w_T = rdi32(r + 40);
-    L->out = rdi32(r + 44);
-    L->lo = rdi32(r + 48);
-    L->hi = rdi32(r + 52);
-    L->consumer = rdi32(r + 56);
-    L->flags = rd32(r + 60);
-    L->s_in = rdf(r + 64);
-    L->s_out = rdf(r + 68);
-    uint32_t name_off = rd32(r + 72), name_len = rd32(r + 76);
-    uint64_t w_off = rd64(r + 80), b_off = rd64(r + 88), m_off = rd64(r + 96), sh_off = rd64(r + 104);
-    if (name_len < 1 || name_off > data->size || name_len > data->size - name_off) {
-      rsqm_seterr(err, errlen, "layer %u: name outside the DATA section", i);
-      return 1;
-    }
-    size_t nl = name_len < sizeof L->name - 1 ? name_len : sizeof L->name - 1;
-    memcpy(L->name, data->p + name_off, nl);
-    L->name[nl] = 0;
-    for (size_t c = 0; c < nl; c++)
-      if ((unsigned char)L->name[c] < 32) L->name[c] = '?';
-    if (L->op < RSQM_OP_CONV || L->op > RSQM_OP_LINEAR || L->scheme < RSQM_FP32 || L->scheme > RSQM_WINO23 ||
-        L->out < RSQM_OUT_FLOAT || L->out > RSQM_OUT_REQUANT || (L->flags & ~7u)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): op %d / scheme %d / out %d / flags %u unknown", i, L->name,
-                  L->op, L->scheme, L->out, L->flags);
-      return 1;
-    }
-    if (L->cin < 1 || L->cin > (1 << 20) || L->cout < 1 || L->cout > (1 << 20) || L->k < 1 ||
-        L->k > 4096 || (L->stride != 1 && L->stride != 2) || L->groups < 1 || L->cin % L->groups ||
-        L->cout % L->groups || L->pad_l < 0 || L->pad_l >= L->k || L->pad_r < 0 || L->pad_r >= L->k) {
-      rsqm_seterr(err, errlen, "layer %u (%s): cin %d, cout %d, k %d, stride %d, groups %d, pads %d/%d invalid",
-                  i, L->name, L->cin, L->cout, L->k, L->stride, L->groups, L->pad_l, L->pad_r);
-      return 1;
-    }
-    if (L->op == RSQM_OP_LINEAR && (L->k != 1 || L->stride != 1 || L->groups != 1 || L->pad_l || L->pad_r)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): a linear layer must have k 1, stride 1, groups 1, no pads", i,
-                  L->name);
-      return 1;
-    }
+    layer_refs ref;
+    read_layer_record(s->p + 8 + (size_t)i * rec, L, &ref);
+    if (read_layer_name(L, i, &ref, data, err, errlen) || check_layer_shape(L, i, err, errlen)) return 1;
     const uint64_t nw = (uint64_t)L->cout * (uint64_t)(L->cin / L->groups) * (uint64_t)L->k;
-    if (L->scheme == RSQM_FP32) {
-      if (L->out != RSQM_OUT_FLOAT) {
-        rsqm_seterr(err, errlen, "layer %u (%s): an fp32 layer cannot requantize", i, L->name);
-        return 1;
-      }
-      if (!(L->wf = data_array(data, w_off, nw, 4, "weight", L, (int32_t)i, err, errlen))) return 1;
-      if ((L->flags & RSQM_FLAG_BIAS) &&
-          !(L->bf = data_array(data, b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
-        return 1;
-      continue;
-    }
-    /* quantized */
-    const int wino = L->scheme == RSQM_WINO23;
-    if (L->act_T < 1 || L->act_T > (wino ? 63 : 127) || L->w_T < 1 || L->w_T > (wino ? 42 : 127)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): ranges act +-%d, w +-%d invalid for %s", i, L->name, L->act_T,
-                  L->w_T, wino ? "Winograd (<= 63, <= 42)" : "int8 (<= 127)");
+    if (L->scheme == RSQM_FP32 ? parse_fp32_layer(L, i, &ref, nw, data, err, errlen)
+                               : parse_int8_layer(L, i, &ref, nw, data, err, errlen))
       return 1;
-    }
-    if (wino && (L->stride != 1 || L->k < 3 || L->groups != 1)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): Winograd needs stride 1, k >= 3, groups 1", i, L->name);
-      return 1;
-    }
-    if (L->groups > 1 && (L->groups != L->cin || L->cin != L->cout || L->stride != 1 || L->k > 64)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): grouped int8 conv is supported only as depthwise (groups = cin = "
-                  "cout), stride 1, k <= 64", i, L->name);
-      return 1;
-    }
-    if (!isfinite(L->s_in) || !(L->s_in > 0)) {
-      rsqm_seterr(err, errlen, "layer %u (%s): input scale %g invalid", i, L->name, (double)L->s_in);
-      return 1;
-    }
-    if (!(L->w8 = data_array(data, w_off, nw, 1, "weight", L, (int32_t)i, err, errlen))) return 1;
-    for (uint64_t j = 0; j < nw; j++)
-      if (L->w8[j] > L->w_T || L->w8[j] < -L->w_T) {
-        rsqm_seterr(err, errlen, "layer %u (%s): weight %llu = %d outside +-%d", i, L->name,
-                    (unsigned long long)j, L->w8[j], L->w_T);
-        return 1;
-      }
-    if (!(L->b32 = data_array(data, b_off, (uint64_t)L->cout, 4, "bias", L, (int32_t)i, err, errlen)))
-      return 1;
-    if (L->out == RSQM_OUT_REQUANT) {
-      if (!(L->mult = data_array(data, m_off, (uint64_t)L->cout, 4, "multipliers", L, (int32_t)i, err, errlen)) ||
-          !(L->shift = data_array(data, sh_off, (uint64_t)L->cout, 4, "shifts", L, (int32_t)i, err, errlen)))
-        return 1;
-      for (int32_t c = 0; c < L->cout; c++)
-        if (L->mult[c] < (1 << 30) || L->shift[c] < -31 || L->shift[c] > 31) {
-          rsqm_seterr(err, errlen, "layer %u (%s): requantization (M %d, shift %d) of channel %d out of range", i,
-                      L->name, L->mult[c], L->shift[c], c);
-          return 1;
-        }
-      if (L->hi < 1 || L->hi > 127 || (L->lo != 0 && L->lo != -L->hi) ||
-          (L->lo == 0) != ((L->flags & RSQM_FLAG_RELU) != 0) || !isfinite(L->s_out) || !(L->s_out > 0)) {
-        rsqm_seterr(err, errlen, "layer %u (%s): requant range [%d, %d] / output scale %g invalid", i, L->name,
-                    L->lo, L->hi, (double)L->s_out);
-        return 1;
-      }
-    } else {
-      if (!(L->deq = data_array(data, m_off, (uint64_t)L->cout, 4, "dequant scales", L, (int32_t)i, err, errlen)))
-        return 1;
-      for (int32_t c = 0; c < L->cout; c++)
-        if (!isfinite(L->deq[c])) {
-          rsqm_seterr(err, errlen, "layer %u (%s): dequant scale of channel %d not finite", i, L->name, c);
-          return 1;
-        }
-    }
   }
-  /* requant consumers: a quantized layer whose input range/scale is the producer's output */
-  for (int32_t i = 0; i < m->n_layers; i++) {
-    const rsqm_layer *L = &m->layers[i];
-    if (L->scheme == RSQM_FP32 || L->out != RSQM_OUT_REQUANT) continue;
-    if (L->consumer < 0 || L->consumer >= m->n_layers || L->consumer == i) {
-      rsqm_seterr(err, errlen, "layer %d (%s): requant consumer %d invalid", i, L->name, L->consumer);
-      return 1;
+  return check_consumers(m, err, errlen);
+}
+
+/* GRPH node i (record r): its fields, its inputs (earlier nodes), and what it makes of them:
+ * layout, channels, int8 or float (FORMAT.md, GRPH); used counts each layer's nodes */
+static int parse_node(rsqm_model *m, const uint8_t *r, int32_t i, int32_t *used, char *err,
+                      size_t errlen) {
+  rsqm_node *N = &m->nodes[i];
+  N->op = rdi32(r);
+  N->in0 = rdi32(r + 4);
+  N->in1 = rdi32(r + 8);
+  N->layer = rdi32(r + 12);
+  N->a0 = rdi32(r + 16);
+  N->a1 = rdi32(r + 20);
+  if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
+    rsqm_seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
+    return 1;
+  }
+  if ((N->op == RSQM_N_INPUT) != (i == 0)) {
+    rsqm_seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
+    return 1;
+  }
+  if (N->op == RSQM_N_INPUT) {
+    N->time_major = 1;
+    N->ch = m->dim;
+    return 0;
+  }
+  if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
+    rsqm_seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
+    return 1;
+  }
+  const rsqm_node *A = &m->nodes[N->in0];
+  N->time_major = A->time_major;
+  N->ch = A->ch;
+  N->q8 = A->q8;
+  N->qs = A->qs;
+  N->qT = A->qT;
+  switch (N->op) {
+    case RSQM_N_TRANSPOSE:
+      N->time_major = !A->time_major;
+      break;
+    case RSQM_N_PAD:
+      if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
+        rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
+                    N->a1);
+        return 1;
+      }
+      break;
+    case RSQM_N_RELU:
+      break;
+    case RSQM_N_ADD: {
+      const rsqm_node *B = &m->nodes[N->in1];
+      if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
+        rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
+                    "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
+        return 1;
+      }
+      break;
     }
-    const rsqm_layer *C = &m->layers[L->consumer];
-    if (C->scheme == RSQM_FP32 || C->act_T != L->hi || memcmp(&C->s_in, &L->s_out, sizeof(float))) {
-      rsqm_seterr(err, errlen, "layer %d (%s): output range +-%d at scale %g does not match its consumer %s "
-                  "(+-%d at %g)", i, L->name, L->hi, (double)L->s_out, C->name, C->act_T, (double)C->s_in);
-      return 1;
+    case RSQM_N_CONV:
+    case RSQM_N_LINEAR: {
+      if (N->layer < 0 || N->layer >= m->n_layers) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
+        return 1;
+      }
+      const rsqm_layer *L = &m->layers[N->layer];
+      const int conv = N->op == RSQM_N_CONV;
+      if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
+                    conv ? "conv" : "linear");
+        return 1;
+      }
+      if (A->time_major != !conv || A->ch != L->cin) {
+        rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
+                    L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
+        return 1;
+      }
+      if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
+        rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
+                    A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
+        return 1;
+      }
+      N->ch = L->cout;
+      N->q8 = L->scheme != RSQM_FP32 && L->out == RSQM_OUT_REQUANT;
+      N->qs = N->q8 ? L->s_out : 0.0f;
+      N->qT = N->q8 ? L->hi : 0;
+      break;
     }
   }
   return 0;
@@ -364,91 +492,8 @@ static int parse_graph(rsqm_model *m, const section *s, char *err, size_t errlen
   m->n_nodes = (int32_t)n;
   m->output = (int32_t)outn;
   int rc = 1;
-  for (int32_t i = 0; i < (int32_t)n; i++) {
-    const uint8_t *r = s->p + 8 + (size_t)i * NODE_RECORD;
-    rsqm_node *N = &m->nodes[i];
-    N->op = rdi32(r);
-    N->in0 = rdi32(r + 4);
-    N->in1 = rdi32(r + 8);
-    N->layer = rdi32(r + 12);
-    N->a0 = rdi32(r + 16);
-    N->a1 = rdi32(r + 20);
-    if (N->op < RSQM_N_INPUT || N->op > RSQM_N_LINEAR) {
-      rsqm_seterr(err, errlen, "GRPH node %d: op %d unknown", i, N->op);
-      goto done;
-    }
-    if ((N->op == RSQM_N_INPUT) != (i == 0)) {
-      rsqm_seterr(err, errlen, "GRPH node %d: the input node must be node 0, and only it", i);
-      goto done;
-    }
-    if (N->op == RSQM_N_INPUT) {
-      N->time_major = 1;
-      N->ch = m->dim;
-      continue;
-    }
-    if (N->in0 < 0 || N->in0 >= i || (N->op == RSQM_N_ADD && (N->in1 < 0 || N->in1 >= i))) {
-      rsqm_seterr(err, errlen, "GRPH node %d: inputs %d/%d are not earlier nodes", i, N->in0, N->in1);
-      goto done;
-    }
-    const rsqm_node *A = &m->nodes[N->in0];
-    N->time_major = A->time_major;
-    N->ch = A->ch;
-    N->q8 = A->q8;
-    N->qs = A->qs;
-    N->qT = A->qT;
-    switch (N->op) {
-      case RSQM_N_TRANSPOSE:
-        N->time_major = !A->time_major;
-        break;
-      case RSQM_N_PAD:
-        if (A->time_major || N->a0 < 0 || N->a0 >= 65536 || N->a1 < 0 || N->a1 >= 65536) {
-          rsqm_seterr(err, errlen, "GRPH node %d: pad %d/%d must be on the time axis of a [C][T] value", i, N->a0,
-                      N->a1);
-          goto done;
-        }
-        break;
-      case RSQM_N_RELU:
-        break;
-      case RSQM_N_ADD: {
-        const rsqm_node *B = &m->nodes[N->in1];
-        if (A->q8 || B->q8 || A->time_major != B->time_major || A->ch != B->ch) {
-          rsqm_seterr(err, errlen, "GRPH node %d: add of mismatched values (int8 %d/%d, layout %d/%d, channels "
-                      "%d/%d)", i, A->q8, B->q8, A->time_major, B->time_major, A->ch, B->ch);
-          goto done;
-        }
-        break;
-      }
-      case RSQM_N_CONV:
-      case RSQM_N_LINEAR: {
-        if (N->layer < 0 || N->layer >= m->n_layers) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %d invalid", i, N->layer);
-          goto done;
-        }
-        const rsqm_layer *L = &m->layers[N->layer];
-        const int conv = N->op == RSQM_N_CONV;
-        if (L->op != (conv ? RSQM_OP_CONV : RSQM_OP_LINEAR) || used[N->layer]++) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %d (%s) is not a %s or is used twice", i, N->layer, L->name,
-                      conv ? "conv" : "linear");
-          goto done;
-        }
-        if (A->time_major != !conv || A->ch != L->cin) {
-          rsqm_seterr(err, errlen, "GRPH node %d: layer %s takes %d channels %s, its input has %d channels %s", i,
-                      L->name, L->cin, conv ? "[C][T]" : "[T][C]", A->ch, A->time_major ? "[T][C]" : "[C][T]");
-          goto done;
-        }
-        if (A->q8 && (L->scheme == RSQM_FP32 || A->qT != L->act_T || memcmp(&A->qs, &L->s_in, sizeof(float)))) {
-          rsqm_seterr(err, errlen, "GRPH node %d: int8 input (+-%d at %g) does not match layer %s (+-%d at %g)", i,
-                      A->qT, (double)A->qs, L->name, L->act_T, (double)L->s_in);
-          goto done;
-        }
-        N->ch = L->cout;
-        N->q8 = L->scheme != RSQM_FP32 && L->out == RSQM_OUT_REQUANT;
-        N->qs = N->q8 ? L->s_out : 0.0f;
-        N->qT = N->q8 ? L->hi : 0;
-        break;
-      }
-    }
-  }
+  for (int32_t i = 0; i < (int32_t)n; i++)
+    if (parse_node(m, s->p + 8 + (size_t)i * NODE_RECORD, i, used, err, errlen)) goto done;
   for (int32_t l = 0; l < m->n_layers; l++)
     if (!used[l]) {
       rsqm_seterr(err, errlen, "layer %d (%s) is not used by the graph", l, m->layers[l].name);
@@ -488,7 +533,7 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   const int check_crc = 0; /* fuzz builds: let mutations reach the parsers behind the checksums */
 #else
   const int check_crc = 1;
-#endif
+#endif /* RSQM_FUZZING */
   if (check_crc && rsqm_crc32(data, 60) != rd32(data + 60)) {
     rsqm_seterr(err, errlen, "header checksum mismatch (corrupt header)");
     return 1;
@@ -633,59 +678,4 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
   int rc = rsqm_load_memory(buf, (size_t)fsize, out, err, errlen);
   free(buf);
   return rc;
-}
-
-int rsqm_prepare(rsqm_model *m, char *err, size_t errlen) {
-  if (m->prepared) return 0;
-  static const int32_t one_M = 1 << 30;
-  for (int32_t i = 0; i < m->n_layers; i++) {
-    rsqm_layer *L = &m->layers[i];
-    rsq_status st = RSQ_OK;
-    if (L->scheme == RSQM_FP32) {
-      if (L->groups > 1) continue; /* grouped FP32 conv: direct loop in exec.c */
-      if (L->op == RSQM_OP_LINEAR) {
-        st = rsq_linear_f32_create(L->cin, L->cout, L->wf, L->bf, RSQ_IMPL_AUTO, &L->opf);
-      } else {
-        rsq_conv1d_f32_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r}, RSQ_IMPL_AUTO,
-                                 L->wf, L->bf, -INFINITY, INFINITY};
-        st = rsq_conv1d_f32_create(&d, &L->opf);
-      }
-    } else {
-      /* float-output layers run in int32 mode (run_acc): the multipliers are unused */
-      int32_t *ones = NULL, *zeros = NULL;
-      const int32_t *M = L->mult, *S = L->shift;
-      if (L->out != RSQM_OUT_REQUANT) {
-        ones = malloc((size_t)L->cout * sizeof(int32_t));
-        zeros = calloc((size_t)L->cout, sizeof(int32_t));
-        if (!ones || !zeros) {
-          free(ones);
-          free(zeros);
-          rsqm_seterr(err, errlen, "out of memory");
-          return 1;
-        }
-        for (int32_t c = 0; c < L->cout; c++) ones[c] = one_M;
-        M = ones;
-        S = zeros;
-      }
-      const int32_t lo = L->out == RSQM_OUT_REQUANT ? L->lo : -127;
-      const int32_t hi = L->out == RSQM_OUT_REQUANT ? L->hi : 127;
-      if (L->groups > 1) {
-        rsq_dwconv1d_s8_desc d = {L->cin, L->k, L->pad_l, L->pad_r, RSQ_IMPL_AUTO, L->w8, L->b32, M, S, lo, hi};
-        st = rsq_dwconv1d_s8_create(&d, &L->dw8);
-      } else {
-        rsq_conv1d_s8_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r},
-                                L->scheme == RSQM_WINO23 ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM,
-                                RSQ_IMPL_AUTO, L->act_T, L->w8, L->b32, M, S, lo, hi};
-        st = rsq_conv1d_s8_create(&d, &L->op8);
-      }
-      free(ones);
-      free(zeros);
-    }
-    if (st != RSQ_OK) {
-      rsqm_seterr(err, errlen, "layer %d (%s): %s", i, L->name, rsq_last_error());
-      return 1;
-    }
-  }
-  m->prepared = 1;
-  return 0;
 }

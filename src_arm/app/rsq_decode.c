@@ -137,13 +137,16 @@ static void write_ark(FILE *f, const char *path, const char *utt, const float *x
   if (fwrite(x, sizeof(float), (size_t)rows * cols, f) != (size_t)rows * cols)
     die("%s: write error", path);
 }
+/* ---------------------------------------------------------------- command line */
+typedef struct options {
+  int threads, timing, profile, no_fuse;
+  const char *dump; /* --dump-logits, or NULL */
+  const char *model_path, *feats_path, *out_path;
+} options;
 
-int main(int argc, char **argv) {
-  int threads = 1, timing = 0;
-  rsqm_profile prof;
-  memset(&prof, 0, sizeof prof);
-  int profile = 0, no_fuse = 0;
-  const char *dump = NULL;
+/* -1: go on; else the exit status (0 after --help, 2 after a usage error) */
+static int parse_args(int argc, char **argv, options *o) {
+  *o = (options){.threads = 1};
   const char *pos[3];
   int npos = 0;
   for (int i = 1; i < argc; i++) {
@@ -151,15 +154,15 @@ int main(int argc, char **argv) {
       char *end;
       long v = strtol(argv[++i], &end, 10);
       if (*end || v < 1 || v > 256) die("--threads: '%s' is not an integer in [1, 256]", argv[i]);
-      threads = (int)v;
+      o->threads = (int)v;
     } else if (!strcmp(argv[i], "--dump-logits") && i + 1 < argc) {
-      dump = argv[++i];
+      o->dump = argv[++i];
     } else if (!strcmp(argv[i], "--timing")) {
-      timing = 1;
+      o->timing = 1;
     } else if (!strcmp(argv[i], "--profile")) {
-      profile = 1;
+      o->profile = 1;
     } else if (!strcmp(argv[i], "--no-fuse")) {
-      no_fuse = 1;
+      o->no_fuse = 1;
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
@@ -177,152 +180,221 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  const char *model_path = pos[0], *feats_path = pos[1], *out_path = npos > 2 ? pos[2] : NULL;
+  o->model_path = pos[0];
+  o->feats_path = pos[1];
+  o->out_path = npos > 2 ? pos[2] : NULL;
+  return -1;
+}
+
+/* ---------------------------------------------------------------- features */
+/* An scp (its entries, the file of the last one opened), or a binary ark read sequentially. */
+typedef struct feats_reader {
+  const char *path;
+  FILE *ark;
+  rsqm_scp_entry *ents;
+  int32_t nent, next;
+  feat_file cur;
+} feats_reader;
+
+static void feats_open(feats_reader *r, const char *path) {
   char err[RSQM_ERRLEN];
-
-  rsqm_model *m = NULL;
-  if (rsqm_load_file(model_path, &m, err, sizeof err)) die("%s: %s", model_path, err);
-  if (rsqm_prepare(m, err, sizeof err)) die("%s: %s", model_path, err);
-  if (profile) m->profile = &prof;
-  m->no_fuse = no_fuse;
-
-  /* features: an scp, or a binary ark read sequentially */
-  const size_t fl = strlen(feats_path);
-  const int is_ark = fl > 4 && !strcmp(feats_path + fl - 4, ".ark");
-  rsqm_scp_entry *ents = NULL;
-  int32_t nent = 0;
-  FILE *ark = NULL;
-  if (is_ark) {
-    if (!(ark = fopen(feats_path, "rb"))) die("%s: cannot open: %s", feats_path, strerror(errno));
-  } else if (rsqm_scp_read(feats_path, &ents, &nent, err, sizeof err)) {
-    die("%s: %s", feats_path, err);
+  const size_t fl = strlen(path);
+  *r = (feats_reader){.path = path};
+  if (fl > 4 && !strcmp(path + fl - 4, ".ark")) {
+    if (!(r->ark = fopen(path, "rb"))) die("%s: cannot open: %s", path, strerror(errno));
+  } else if (rsqm_scp_read(path, &r->ents, &r->nent, err, sizeof err)) {
+    die("%s: %s", path, err);
   }
+}
 
-  /* outputs */
-  FILE *out = stdout;
-  char *tmp_out = NULL;
-  if (out_path && replaceable(out_path)) {
-    out = open_temp(out_path, &tmp_out);
-    g_tmp_out = tmp_out;
-  } else if (out_path) { /* a device, FIFO or symlink: write through */
-    if (!(out = fopen(out_path, "w"))) die("%s: cannot write: %s", out_path, strerror(errno));
+/* The next utterance: 1 with *key and *feats malloc'd and where naming it for messages, 0 at
+ * the end. */
+static int feats_next(feats_reader *r, char **key, float **feats, int32_t *rows, int32_t *cols,
+                      char *where, size_t wlen) {
+  char err[RSQM_ERRLEN];
+  *key = NULL;
+  *feats = NULL;
+  *rows = *cols = 0;
+  if (r->ark) {
+    int rc = rsqm_ark_next(r->ark, key, feats, rows, cols, err, sizeof err);
+    if (rc == 1) return 0;
+    if (rc < 0) die("%s: %s", r->path, err);
+    snprintf(where, wlen, "%s: '%.400s'", r->path, *key);
+    return 1;
   }
-  int dump_dir = 0;
-  FILE *dump_f = NULL;
-  if (dump) {
+  if (r->next >= r->nent) return 0;
+  const rsqm_scp_entry *e = &r->ents[r->next++];
+  feat_file *cur = &r->cur;
+  *key = strdup(e->key);
+  if (!*key) die("out of memory");
+  snprintf(where, wlen, "%s:%d: '%.300s' (%.300s)", r->path, e->line, e->key, e->path);
+  if (!cur->path || strcmp(cur->path, e->path)) {
+    if (cur->f) fclose(cur->f);
+    free(cur->path);
+    cur->path = strdup(e->path);
+    if (!cur->path) die("out of memory");
+    if (!(cur->f = fopen(e->path, "rb"))) die("%s: cannot open %s: %s", where, e->path, strerror(errno));
+  }
+  if (fseeko(cur->f, e->offset < 0 ? 0 : (off_t)e->offset, SEEK_SET))
+    die("%s: cannot seek to offset %lld", where, (long long)e->offset);
+  if (rsqm_ark_read_matrix(cur->f, feats, rows, cols, err, sizeof err)) die("%s: %s", where, err);
+  return 1;
+}
+
+/* the files only; the scp entries are freed at the very end (feats_free) */
+static void feats_close(feats_reader *r) {
+  if (r->cur.f) fclose(r->cur.f);
+  free(r->cur.path);
+  if (r->ark) fclose(r->ark);
+  r->cur = (feat_file){NULL, NULL};
+  r->ark = NULL;
+}
+
+static void feats_free(feats_reader *r) { rsqm_scp_free(r->ents, r->nent); }
+
+/* ---------------------------------------------------------------- outputs */
+typedef struct outputs {
+  const char *out_path, *dump;
+  FILE *out;     /* hypotheses: stdout, out_path, or a temporary beside it */
+  char *tmp_out; /* the temporary, renamed onto out_path at the end */
+  int dump_dir;  /* --dump-logits is a directory: one .npy per utterance */
+  FILE *dump_f;  /* else one ark */
+} outputs;
+
+static void outputs_open(outputs *w, const options *o) {
+  *w = (outputs){.out_path = o->out_path, .dump = o->dump, .out = stdout};
+  if (o->out_path && replaceable(o->out_path)) {
+    w->out = open_temp(o->out_path, &w->tmp_out);
+    g_tmp_out = w->tmp_out;
+  } else if (o->out_path) { /* a device, FIFO or symlink: write through */
+    if (!(w->out = fopen(o->out_path, "w"))) die("%s: cannot write: %s", o->out_path, strerror(errno));
+  }
+  if (o->dump) {
     struct stat st;
-    if (!stat(dump, &st) && S_ISDIR(st.st_mode)) dump_dir = 1;
-    else if (!(dump_f = fopen(dump, "wb"))) die("%s: cannot write: %s", dump, strerror(errno));
+    if (!stat(o->dump, &st) && S_ISDIR(st.st_mode)) w->dump_dir = 1;
+    else if (!(w->dump_f = fopen(o->dump, "wb"))) die("%s: cannot write: %s", o->dump, strerror(errno));
   }
+}
 
-  feat_file cur = {NULL, NULL};
-  long long frames_total = 0;
-  int32_t n_utts = 0, n_short = 0, n_bad = 0;
-  double t_net = 0;
-  for (int32_t u = 0;; u++) {
-    char *key = NULL;
-    float *feats = NULL;
-    int32_t rows = 0, cols = 0;
-    char where[1024];
-    if (is_ark) {
-      int r = rsqm_ark_next(ark, &key, &feats, &rows, &cols, err, sizeof err);
-      if (r == 1) break;
-      if (r < 0) die("%s: %s", feats_path, err);
-      snprintf(where, sizeof where, "%s: '%.400s'", feats_path, key);
-    } else {
-      if (u >= nent) break;
-      const rsqm_scp_entry *e = &ents[u];
-      key = strdup(e->key);
-      if (!key) die("out of memory");
-      snprintf(where, sizeof where, "%s:%d: '%.300s' (%.300s)", feats_path, e->line, e->key, e->path);
-      if (!cur.path || strcmp(cur.path, e->path)) {
-        if (cur.f) fclose(cur.f);
-        free(cur.path);
-        cur.path = strdup(e->path);
-        if (!cur.path) die("out of memory");
-        if (!(cur.f = fopen(e->path, "rb"))) die("%s: cannot open %s: %s", where, e->path, strerror(errno));
-      }
-      if (fseeko(cur.f, e->offset < 0 ? 0 : (off_t)e->offset, SEEK_SET))
-        die("%s: cannot seek to offset %lld", where, (long long)e->offset);
-      if (rsqm_ark_read_matrix(cur.f, &feats, &rows, &cols, err, sizeof err)) die("%s: %s", where, err);
-    }
-    if (rows == 0) die("%s: empty utterance (0 frames)", where);
-    if (cols != m->dim) die("%s: features of dimension %d; the model %s takes %d", where, cols, model_path, m->dim);
-    int64_t n_nonfinite = 0;
-    for (int64_t i = 0; i < (int64_t)rows * cols; i++) n_nonfinite += !isfinite(feats[i]);
-    if (n_nonfinite) { /* Kaldi style: warn, count, empty hypothesis, go on */
-      fprintf(stderr, "%s: warning: %s has %lld NaN/Inf feature values; skipped (empty hypothesis)\n", prog, where,
-              (long long)n_nonfinite);
-      n_bad++;
-      n_utts++;
-      fprintf(out, "%s\n", key);
-      free(feats);
-      free(key);
-      continue;
-    }
-    double t0 = now_s();
-    float *logits = NULL;
-    int32_t t_out = 0;
-    int rc = rsqm_run(m, feats, rows, threads, &logits, &t_out, err, sizeof err);
-    char *text = NULL;
-    if (rc == RSQM_ERROR) die("%s: %s", where, err);
-    if (rc == RSQM_TOO_SHORT) {
-      fprintf(stderr, "%s: warning: %s has %d frames, too few for the network; empty hypothesis\n", prog,
-              where, rows);
-      n_short++;
-      text = strdup("");
-      if (!text) die("out of memory");
-    } else if (rsqm_greedy_text(m, logits, t_out, &text)) {
-      die("out of memory");
-    }
-    const double dt = now_s() - t0;
-    t_net += dt;
-    frames_total += rows;
-    n_utts++;
-    if (timing) fprintf(stderr, "%s: %s %d frames %.3f ms\n", prog, key, rows, 1e3 * dt);
-    if (dump && logits) {
-      if (dump_dir) write_npy(dump, key, logits, t_out, m->vocab);
-      else write_ark(dump_f, dump, key, logits, t_out, m->vocab);
-    }
-    /* "utt hyp".rstrip() as rsqasr.bin.decode writes it */
-    size_t tl = strlen(text);
-    while (tl > 0 && (text[tl - 1] == ' ' || text[tl - 1] == '\t')) text[--tl] = 0;
-    if (tl) fprintf(out, "%s %s\n", key, text);
-    else fprintf(out, "%s\n", key);
-    free(text);
-    free(logits);
-    free(feats);
-    free(key);
-  }
-  if (cur.f) fclose(cur.f);
-  free(cur.path);
-  if (ark) fclose(ark);
-  if (dump_f && fclose(dump_f)) die("%s: write error", dump);
-  if (tmp_out) {
-    if (fclose(out)) die("%s: write error", tmp_out);
-    if (!replaceable(out_path)) die("%s: became a non-regular file while decoding; not replaced", out_path);
-    if (rename(tmp_out, out_path)) die("%s: cannot rename to %s: %s", tmp_out, out_path, strerror(errno));
+static void outputs_close(outputs *w) {
+  if (w->dump_f && fclose(w->dump_f)) die("%s: write error", w->dump);
+  if (w->tmp_out) {
+    if (fclose(w->out)) die("%s: write error", w->tmp_out);
+    if (!replaceable(w->out_path)) die("%s: became a non-regular file while decoding; not replaced", w->out_path);
+    if (rename(w->tmp_out, w->out_path)) die("%s: cannot rename to %s: %s", w->tmp_out, w->out_path, strerror(errno));
     g_tmp_out = NULL;
-    free(tmp_out);
-  } else if (out_path) {
-    if (fclose(out)) die("%s: write error", out_path);
+    free(w->tmp_out);
+  } else if (w->out_path) {
+    if (fclose(w->out)) die("%s: write error", w->out_path);
   } else if (fflush(stdout)) {
     die("write error on stdout");
   }
-  const double audio = (double)frames_total / 100.0;
+}
+
+/* ---------------------------------------------------------------- decoding */
+typedef struct totals {
+  long long frames;
+  int32_t utts, n_short, n_bad;
+  double t_net; /* seconds in rsqm_run + rsqm_greedy_text */
+} totals;
+
+/* One utterance: checks, network, greedy text, the hypothesis line and the logits. */
+static void decode_utterance(rsqm_model *m, const options *o, outputs *w, const char *key,
+                             const float *feats, int32_t rows, int32_t cols, const char *where,
+                             totals *tot) {
+  char err[RSQM_ERRLEN];
+  if (rows == 0) die("%s: empty utterance (0 frames)", where);
+  if (cols != m->dim) die("%s: features of dimension %d; the model %s takes %d", where, cols, o->model_path, m->dim);
+  int64_t n_nonfinite = 0;
+  for (int64_t i = 0; i < (int64_t)rows * cols; i++) n_nonfinite += !isfinite(feats[i]);
+  if (n_nonfinite) { /* Kaldi style: warn, count, empty hypothesis, go on */
+    fprintf(stderr, "%s: warning: %s has %lld NaN/Inf feature values; skipped (empty hypothesis)\n", prog, where,
+            (long long)n_nonfinite);
+    tot->n_bad++;
+    tot->utts++;
+    fprintf(w->out, "%s\n", key);
+    return;
+  }
+  double t0 = now_s();
+  float *logits = NULL;
+  int32_t t_out = 0;
+  int rc = rsqm_run(m, feats, rows, o->threads, &logits, &t_out, err, sizeof err);
+  char *text = NULL;
+  if (rc == RSQM_ERROR) die("%s: %s", where, err);
+  if (rc == RSQM_TOO_SHORT) {
+    fprintf(stderr, "%s: warning: %s has %d frames, too few for the network; empty hypothesis\n", prog,
+            where, rows);
+    tot->n_short++;
+    text = strdup("");
+    if (!text) die("out of memory");
+  } else if (rsqm_greedy_text(m, logits, t_out, &text)) {
+    die("out of memory");
+  }
+  const double dt = now_s() - t0;
+  tot->t_net += dt;
+  tot->frames += rows;
+  tot->utts++;
+  if (o->timing) fprintf(stderr, "%s: %s %d frames %.3f ms\n", prog, key, rows, 1e3 * dt);
+  if (o->dump && logits) {
+    if (w->dump_dir) write_npy(o->dump, key, logits, t_out, m->vocab);
+    else write_ark(w->dump_f, o->dump, key, logits, t_out, m->vocab);
+  }
+  /* "utt hyp".rstrip() as rsqasr.bin.decode writes it */
+  size_t tl = strlen(text);
+  while (tl > 0 && (text[tl - 1] == ' ' || text[tl - 1] == '\t')) text[--tl] = 0;
+  if (tl) fprintf(w->out, "%s %s\n", key, text);
+  else fprintf(w->out, "%s\n", key);
+  free(text);
+  free(logits);
+}
+
+static void print_summary(const options *o, const totals *t, const rsqm_profile *prof) {
+  const double audio = (double)t->frames / 100.0;
   fprintf(stderr,
           "%s: %d utterances (%d too short, %d with NaN/Inf features), %.2f s of audio (10 ms frames), %.3f s in the network, RTF %.4f, "
           "%.2f ms per utterance of 600 frames (threads %d)\n",
-          prog, n_utts, n_short, n_bad, audio, t_net, audio > 0 ? t_net / audio : 0.0,
-          frames_total > 0 ? 1e3 * t_net * 600.0 / (double)frames_total : 0.0, threads);
-  if (profile) {
+          prog, t->utts, t->n_short, t->n_bad, audio, t->t_net, audio > 0 ? t->t_net / audio : 0.0,
+          t->frames > 0 ? 1e3 * t->t_net * 600.0 / (double)t->frames : 0.0, o->threads);
+  if (o->profile) {
     fprintf(stderr, "%s: profile, ms per utterance of 600 frames:", prog);
     for (int k = 0; k < RSQM_N_KINDS; k++)
       fprintf(stderr, " %s %.3f", rsqm_kind_names[k],
-              frames_total > 0 ? prof.ms[k] * 600.0 / (double)frames_total : 0.0);
+              t->frames > 0 ? prof->ms[k] * 600.0 / (double)t->frames : 0.0);
     fprintf(stderr, "\n");
   }
-  rsqm_scp_free(ents, nent);
+}
+
+int main(int argc, char **argv) {
+  options o;
+  const int status = parse_args(argc, argv, &o);
+  if (status >= 0) return status;
+  char err[RSQM_ERRLEN];
+  rsqm_profile prof;
+  memset(&prof, 0, sizeof prof);
+  rsqm_model *m = NULL;
+  if (rsqm_load_file(o.model_path, &m, err, sizeof err)) die("%s: %s", o.model_path, err);
+  if (rsqm_prepare(m, err, sizeof err)) die("%s: %s", o.model_path, err);
+  if (o.profile) m->profile = &prof;
+  m->no_fuse = o.no_fuse;
+
+  feats_reader in;
+  feats_open(&in, o.feats_path);
+  outputs w;
+  outputs_open(&w, &o);
+  totals tot = {0};
+  char *key;
+  float *feats;
+  int32_t rows, cols;
+  char where[1024];
+  while (feats_next(&in, &key, &feats, &rows, &cols, where, sizeof where)) {
+    decode_utterance(m, &o, &w, key, feats, rows, cols, where, &tot);
+    free(feats);
+    free(key);
+  }
+  feats_close(&in);
+  outputs_close(&w);
+  print_summary(&o, &tot, &prof);
+  feats_free(&in);
   rsqm_free(m);
   return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * rsqm.h - the rsq-decode side of the engine: model file loader (src_arm/FORMAT.md), Kaldi
- * feature reader, graph executor and CTC greedy decoding.
+ * rsqm.h - the rsq-decode side of the engine, one file per job: model.c the model file loader
+ * (src_arm/FORMAT.md; parses and validates only), ops.c the layers' librsq kernel ops, exec.c
+ * the graph executor, decode.c CTC greedy search and detokenization, ark.c the Kaldi feature
+ * reader, err.c the error formatter they share.
  *
  * Every function that can fail returns 0 on success and writes a message to err (which the
  * caller prefixes with the file name); bad input never causes undefined behaviour.
@@ -16,7 +18,7 @@
 
 #ifdef __cplusplus
 extern "C" {
-#endif
+#endif /* __cplusplus */
 
 #define RSQM_VERSION 1
 #define RSQM_ERRLEN 512
@@ -110,8 +112,10 @@ typedef struct rsqm_model {
 int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *err, size_t errlen);
 /* Read a file and rsqm_load_memory it. */
 int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen);
-/* Create the kernel ops (weights packed once). */
+/* ops.c: create the kernel ops (weights packed once); rsqm_ops_free destroys them (rsqm_free
+ * calls it). */
 int rsqm_prepare(rsqm_model *m, char *err, size_t errlen);
+void rsqm_ops_free(rsqm_model *m);
 void rsqm_free(rsqm_model *m);
 void rsqm_pool_free(struct rsqm_pool *pool); /* exec.c; called by rsqm_free */
 void rsqm_xplan_free(struct rsqm_xplan *xp); /* exec.c; called by rsqm_free */
@@ -124,9 +128,14 @@ void rsqm_xplan_free(struct rsqm_xplan *xp); /* exec.c; called by rsqm_free */
 int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, float **logits,
              int32_t *t_out, char *err, size_t errlen);
 
-/* CTC greedy: argmax per frame (first maximum), merge repeats, drop blank (id 0); writes the
- * text (tokens joined; char: "<space>" -> " "; bpe: U+2581 -> " ", leading spaces removed) into
- * a malloc'd string. Returns 0 or RSQM_ERROR (out of memory). */
+/* ---- decode.c ---- */
+/* CTC greedy search: argmax per frame (first maximum), merge repeats, drop blank (id 0); the
+ * kept ids in a malloc'd *ids (*n of them). Returns 0 or RSQM_ERROR (out of memory). */
+int rsqm_ctc_greedy(const float *logits, int32_t t_out, int32_t vocab, int32_t **ids, int32_t *n);
+/* Token ids to text with m's token list: tokens joined; char: "<space>" -> " "; bpe: U+2581 ->
+ * " ", leading spaces removed. *text malloc'd. Returns 0 or RSQM_ERROR (out of memory). */
+int rsqm_detokenize(const rsqm_model *m, const int32_t *ids, int32_t n, char **text);
+/* The two above: the hypothesis of logits [t_out][m->vocab]. */
 int rsqm_greedy_text(const rsqm_model *m, const float *logits, int32_t t_out, char **text);
 
 /* ---- Kaldi features ---- */
@@ -151,15 +160,15 @@ int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *col
 
 uint32_t rsqm_crc32(const uint8_t *p, size_t n);
 
-/* printf-style message into err[len] (nothing when err is NULL or len 0); shared by the loader,
- * the ark reader and the executor. */
+/* err.c: printf-style message into err[len] (nothing when err is NULL or len 0); shared by the
+ * loader, the ark reader, the op creation and the executor. */
 void rsqm_seterr(char *err, size_t len, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
-#endif
+#endif /* __GNUC__ */
     ;
 
 #ifdef __cplusplus
 }
-#endif
+#endif /* __cplusplus */
 #endif /* RSQM_H */

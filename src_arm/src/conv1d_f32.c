@@ -1,9 +1,9 @@
-/* conv1d_f32.c - FP32 Conv1D / linear op layer. */
+/* conv1d_f32.c - FP32 Conv1D / linear op layer (shared checks: op_common.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "op_common.h"
 
 struct rsq_conv1d_f32 {
   rsq_conv1d_params p;
@@ -31,16 +31,8 @@ rsq_status rsq_conv1d_f32_create(const rsq_conv1d_f32_desc *d, rsq_conv1d_f32 **
   }
   *out = NULL;
   const rsq_conv1d_params *p = &d->shape;
-  if (p->cin < 1 || p->cout < 1 || p->cin > (1 << 20) || p->cout > (1 << 20)) {
-    rsq_set_error("%s: cin = %d, cout = %d must be in [1, 2^20]", who, p->cin, p->cout);
-    return RSQ_ERR_SHAPE;
-  }
-  if (p->k < 1 || p->k > 4096 || (p->stride != 1 && p->stride != 2) || p->pad_left < 0 ||
-      p->pad_right < 0 || p->pad_left >= p->k || p->pad_right >= p->k) {
-    rsq_set_error("%s: k = %d, stride = %d, pads = %d/%d invalid", who, p->k, p->stride,
-                  p->pad_left, p->pad_right);
-    return RSQ_ERR_PARAM;
-  }
+  rsq_status st = rsq_check_conv_shape(p, who);
+  if (st) return st;
   if (d->impl != RSQ_IMPL_AUTO && d->impl != RSQ_IMPL_REF) {
     rsq_set_error("%s: impl %d unsupported for FP32 (AUTO or REF)", who, (int)d->impl);
     return RSQ_ERR_UNSUPPORTED;
@@ -85,13 +77,10 @@ rsq_status rsq_conv1d_f32_run(rsq_conv1d_f32 *op, const float *x, int32_t t_in, 
     rsq_set_error("%s: null pointer (op, x, y are required)", who);
     return RSQ_ERR_NULL;
   }
-  if (threads < 1) {
-    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
-    return RSQ_ERR_PARAM;
-  }
-  int32_t t_out;
-  rsq_status st = rsq_conv1d_out_length(&op->p, t_in, &t_out);
+  rsq_status st = rsq_check_threads(threads, who);
   if (st) return st;
+  int32_t t_out;
+  if ((st = rsq_conv1d_out_length(&op->p, t_in, &t_out))) return st;
   const rsq_conv1d_params *p = &op->p;
   if (op->impl == RSQ_IMPL_REF) {
     rsq_conv1d_f32_ref(p, x, t_in, op->w, op->bias, op->lo, op->hi, y);

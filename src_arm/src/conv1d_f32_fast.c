@@ -9,10 +9,10 @@
 
 #if defined(RSQ_HAVE_X86)
 #include <immintrin.h>
-#endif
+#endif /* RSQ_HAVE_X86 */
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
 #include <arm_neon.h>
-#endif
+#endif /* __ARM_NEON || __ARM_NEON__ */
 
 size_t rsq_conv1d_f32_packed_size(int32_t cin, int32_t cout, int32_t k) {
   return (size_t)k * cin * RSQ_ROUND_UP(cout, 16);
@@ -107,7 +107,7 @@ static void tile_4x16(const float *a, size_t lda, const float *b, size_t ldb, in
     tile_4x16_avx2(a, lda, b, ldb, K, c);
     return;
   }
-#endif
+#endif /* RSQ_HAVE_X86 */
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
   (void)use_avx2;
   tile_4x8_neon(a, lda, b, ldb, K, c, 16);
@@ -115,7 +115,7 @@ static void tile_4x16(const float *a, size_t lda, const float *b, size_t ldb, in
 #else
   (void)use_avx2;
   tile_4x16_c(a, lda, b, ldb, K, c);
-#endif
+#endif /* __ARM_NEON || __ARM_NEON__ */
 }
 
 void rsq_conv1d_f32_fast(const rsq_geom *g, const float *xpad, const float *packed,
@@ -128,7 +128,7 @@ void rsq_conv1d_f32_fast(const rsq_geom *g, const float *xpad, const float *pack
   const int use_avx2 = rsq_cpu_has_avx2();
 #else
   const int use_avx2 = 0;
-#endif
+#endif /* RSQ_HAVE_X86 */
   (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int32_t item = 0; item < ncb * nrb; item++) {

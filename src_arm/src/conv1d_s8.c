@@ -1,93 +1,23 @@
-/* conv1d_s8.c - INT8 Conv1D op layer: validation, weight packing, workspace, dispatch. */
+/* conv1d_s8.c - INT8 Conv1D op layer: validation, weight packing, workspace, dispatch. The
+ * argument checks it shares with the other op layers are in op_common.c, the per-channel
+ * requantization arrays in requant.c. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "op_common.h"
 
 struct rsq_conv1d_s8 {
   rsq_conv1d_params p;
   rsq_algo algo;
   rsq_impl impl;
   int32_t in_absmax, w_absmax, lo, hi, chain;
-  int8_t *w;                                         /* copy [cout][cin][k] (reference) */
-  int32_t *bias, *mult, *shift, *lshift, *rshift;    /* padded to RSQ_COUT_PAD */
+  int requant;      /* 0: created without multipliers (int32 / float output only) */
+  int8_t *w;        /* copy [cout][cin][k] (reference) */
+  rsq_rq_arrays rq; /* bias and requantization per output channel, padded */
   void *packed;
   void *ws;
   size_t ws_size;
 };
-
-rsq_status rsq_conv1d_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_out) {
-  if (!p || !t_out) {
-    rsq_set_error("rsq_conv1d_out_length: null pointer");
-    return RSQ_ERR_NULL;
-  }
-  if (p->k < 1 || p->stride < 1 || p->pad_left < 0 || p->pad_right < 0) {
-    rsq_set_error("rsq_conv1d_out_length: k = %d, stride = %d, pads = %d/%d invalid", p->k,
-                  p->stride, p->pad_left, p->pad_right);
-    return RSQ_ERR_PARAM;
-  }
-  int64_t span = (int64_t)t_in + p->pad_left + p->pad_right - p->k;
-  if (t_in < 1 || span < 0 || span / p->stride + 1 > INT32_MAX / 2) {
-    rsq_set_error("rsq_conv1d_out_length: t_in = %d with k = %d, pads = %d/%d gives no output",
-                  t_in, p->k, p->pad_left, p->pad_right);
-    return RSQ_ERR_SHAPE;
-  }
-  *t_out = (int32_t)(span / p->stride + 1);
-  return RSQ_OK;
-}
-
-static rsq_status check_shape(const rsq_conv1d_params *p, const char *who) {
-  if (p->cin < 1 || p->cout < 1) {
-    rsq_set_error("%s: cin = %d, cout = %d must be >= 1", who, p->cin, p->cout);
-    return RSQ_ERR_SHAPE;
-  }
-  if (p->cin > (1 << 20) || p->cout > (1 << 20)) {
-    rsq_set_error("%s: cin = %d, cout = %d too large", who, p->cin, p->cout);
-    return RSQ_ERR_SHAPE;
-  }
-  if (p->k < 1 || p->k > 4096) {
-    rsq_set_error("%s: k = %d must be in [1, 4096]", who, p->k);
-    return RSQ_ERR_PARAM;
-  }
-  if (p->stride != 1 && p->stride != 2) {
-    rsq_set_error("%s: stride = %d must be 1 or 2", who, p->stride);
-    return RSQ_ERR_PARAM;
-  }
-  if (p->pad_left < 0 || p->pad_right < 0 || p->pad_left >= p->k || p->pad_right >= p->k) {
-    rsq_set_error("%s: pads %d/%d must be in [0, k-1] (k = %d)", who, p->pad_left, p->pad_right, p->k);
-    return RSQ_ERR_PARAM;
-  }
-  return RSQ_OK;
-}
-
-/* Whether this build and CPU can run an implementation's kernels (internal.h; the depthwise op
- * layer asks the same). */
-int rsq_impl_available(rsq_impl impl) {
-  switch (impl) {
-    case RSQ_IMPL_REF: return 1;
-    case RSQ_IMPL_NEON:
-#if defined(__ARM_NEON) || defined(__ARM_NEON__)
-      return 1;
-#elif defined(RSQ_WITH_SIMDE_NEON) && defined(RSQ_HAVE_X86)
-      return rsq_cpu_has_avx2(); /* the SIMDe build of the NEON kernels uses AVX2 */
-#else
-      return 0;
-#endif
-    case RSQ_IMPL_AVX2:
-#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-      return rsq_cpu_has_avx2();
-#else
-      return 0;
-#endif
-    case RSQ_IMPL_VNNI:
-#if defined(RSQ_WITH_VNNI) && defined(RSQ_HAVE_X86)
-      return rsq_cpu_has_avx512vnni();
-#else
-      return 0;
-#endif
-    default: return 0;
-  }
-}
 
 /* x86 kernels, GEMM: any range (offset mode when a chain >= 1 exists, else sign mode, gemm_s8_avx2.c);
  * Winograd: the ranges its transforms need (checked at create for every impl anyway). */
@@ -109,16 +39,12 @@ static int avx2_sign_mode(const rsq_conv1d_s8 *op) {
   return op->impl == RSQ_IMPL_AVX2 && op->algo == RSQ_ALGO_GEMM &&
          avx2_chain(op->in_absmax, op->w_absmax) < 1;
 }
-#endif
+#endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
 
 void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
   if (!op) return;
   free(op->w);
-  free(op->bias);
-  free(op->mult);
-  free(op->shift);
-  free(op->lshift);
-  free(op->rshift);
+  rsq_rq_arrays_free(&op->rq);
   free(op->packed);
   free(op->ws);
   free(op);
@@ -126,34 +52,21 @@ void rsq_conv1d_s8_destroy(rsq_conv1d_s8 *op) {
 
 rsq_impl rsq_conv1d_s8_impl(const rsq_conv1d_s8 *op) { return op ? op->impl : RSQ_IMPL_AUTO; }
 
-rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out) {
-  static const char *who = "rsq_conv1d_s8_create";
-  if (out) *out = NULL;
-  if (!d || !out || !d->weight || !d->multiplier || !d->shift) {
-    rsq_set_error("%s: null pointer (desc, out, weight, multiplier and shift are required)", who);
-    return RSQ_ERR_NULL;
-  }
-  *out = NULL;
+/* create, step 1: the shape, algo, impl, value ranges and the Winograd limits. */
+static rsq_status check_desc(const rsq_conv1d_s8_desc *d, const char *who) {
   const rsq_conv1d_params *p = &d->shape;
-  rsq_status st = check_shape(p, who);
+  rsq_status st = rsq_check_conv_shape(p, who);
   if (st) return st;
   if (d->algo != RSQ_ALGO_GEMM && d->algo != RSQ_ALGO_WINO23) {
     rsq_set_error("%s: unknown algo %d", who, (int)d->algo);
     return RSQ_ERR_PARAM;
   }
-  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_VNNI) {
-    rsq_set_error("%s: unknown impl %d", who, (int)d->impl);
-    return RSQ_ERR_PARAM;
-  }
+  if ((st = rsq_check_impl_value(d->impl, who))) return st;
   if (d->in_absmax < 1 || d->in_absmax > 127) {
     rsq_set_error("%s: in_absmax = %d must be in [1, 127]", who, d->in_absmax);
     return RSQ_ERR_PARAM;
   }
-  if (d->out_min < -127 || d->out_max > 127 || d->out_min > d->out_max) {
-    rsq_set_error("%s: clamp [%d, %d] must satisfy -127 <= min <= max <= 127", who, d->out_min,
-                  d->out_max);
-    return RSQ_ERR_PARAM;
-  }
+  if ((st = rsq_check_s8_clamp(d->out_min, d->out_max, who))) return st;
   if (d->algo == RSQ_ALGO_WINO23) {
     if (p->stride != 1 || p->k < 3) {
       rsq_set_error("%s: Winograd F(2,3) needs stride 1 and k >= 3 (got stride %d, k %d)", who,
@@ -165,7 +78,12 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
       return RSQ_ERR_PARAM;
     }
   }
-  const size_t nw = (size_t)p->cout * p->cin * p->k;
+  return RSQ_OK;
+}
+
+/* create, step 2: symmetric int8 weights (no -128), their max |w| (the Winograd's <= 42). */
+static rsq_status check_weights(const rsq_conv1d_s8_desc *d, int32_t *w_absmax, const char *who) {
+  const size_t nw = (size_t)d->shape.cout * d->shape.cin * d->shape.k;
   int32_t wmax = 0;
   for (size_t i = 0; i < nw; i++) {
     int32_t v = d->weight[i];
@@ -180,22 +98,23 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
     rsq_set_error("%s: Winograd needs weights in [-42, 42] (max |w| = %d)", who, wmax);
     return RSQ_ERR_PARAM;
   }
+  *w_absmax = wmax;
+  return RSQ_OK;
+}
+
+/* create, step 3: the requantization of every channel, and the int32 accumulators (reference,
+ * NEON, AVX2 offsets, Winograd intermediates) cannot overflow:
+ * rsq.h: 8*k*cin*in_absmax*max|w| + max|bias| <= INT32_MAX. */
+static rsq_status check_requant_bias(const rsq_conv1d_s8_desc *d, int32_t wmax, const char *who) {
+  const rsq_conv1d_params *p = &d->shape;
   int64_t maxbias = 0;
   for (int32_t co = 0; co < p->cout; co++) {
-    if (d->multiplier[co] < (1 << 30)) {
-      rsq_set_error("%s: multiplier[%d] = %d must be in [2^30, 2^31)", who, co, d->multiplier[co]);
-      return RSQ_ERR_PARAM;
-    }
-    if (d->shift[co] < -31 || d->shift[co] > 31) {
-      rsq_set_error("%s: shift[%d] = %d must be in [-31, 31]", who, co, d->shift[co]);
-      return RSQ_ERR_PARAM;
-    }
+    rsq_status st = rsq_check_requant_channel(d->multiplier, d->shift, co, who);
+    if (st) return st;
     int64_t b = d->bias ? d->bias[co] : 0;
     if (b < 0) b = -b;
     if (b > maxbias) maxbias = b;
   }
-  /* int32 accumulators (reference, NEON, AVX2 offsets, Winograd intermediates) cannot overflow */
-  /* rsq.h: 8*k*cin*in_absmax*max|w| + max|bias| <= INT32_MAX */
   const int64_t sum_bound = (int64_t)8 * p->k * p->cin * d->in_absmax * (wmax > 0 ? wmax : 1);
   if (sum_bound > INT32_MAX) {
     rsq_set_error("%s: 8*k*cin*|x|*|w| = %lld too large for int32 accumulation (k=%d cin=%d)", who,
@@ -207,6 +126,12 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
                   (long long)maxbias, (long long)(sum_bound + maxbias));
     return RSQ_ERR_PARAM;
   }
+  return RSQ_OK;
+}
+
+/* create, step 4: AUTO resolved, an explicit impl checked against this build, CPU and ranges. */
+static rsq_status choose_impl(const rsq_conv1d_s8_desc *d, int32_t wmax, rsq_impl *out,
+                              const char *who) {
   rsq_impl impl = d->impl;
   if (impl == RSQ_IMPL_AUTO) {
     /* x86: native kernels only (the SIMDe NEON build is for tests and comparisons) */
@@ -230,6 +155,62 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
     rsq_set_error("%s: AVX-512 VNNI kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   }
+  *out = impl;
+  return RSQ_OK;
+}
+
+/* create, step 5: the chosen kernels' packed (transformed) weights. 0: out of memory. */
+static int pack_weights(rsq_conv1d_s8 *op, const int8_t *w) {
+  const rsq_conv1d_params *p = &op->p;
+  if (op->impl == RSQ_IMPL_NEON) {
+    /* GEMM: the 2x3 tile with chain-deep int16 accumulation when the ranges allow >= 6-deep
+     * chains (|x| <= 63, |w| <= 42 gives 12), else the 2x4 tile (2 products per lane). */
+    const int gemm23 = op->chain >= 6;
+    size_t sz = op->algo == RSQ_ALGO_GEMM
+                    ? (gemm23 ? rsq_gemm_s8_neon_2x3_packed_size(p->cin, p->cout, p->k)
+                              : rsq_gemm_s8_neon_packed_size(p->cin, p->cout, p->k))
+                    : rsq_wino23_s8_neon_packed_size(p->cin, p->cout, p->k);
+    op->packed = malloc(sz);
+    if (!op->packed) return 0;
+    if (op->algo == RSQ_ALGO_GEMM && gemm23)
+      rsq_gemm_s8_neon_2x3_pack(p->cin, p->cout, p->k, w, op->packed);
+    else if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_neon_pack(p->cin, p->cout, p->k, w, op->packed);
+    else
+      rsq_wino23_s8_neon_pack(p->cin, p->cout, p->k, w, op->packed);
+  }
+#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
+  if (op->impl == RSQ_IMPL_AVX2 || op->impl == RSQ_IMPL_VNNI) { /* one packed layout for both */
+    size_t sz = op->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_avx2_packed_size(p->cin, p->cout, p->k)
+                                          : rsq_wino23_s8_avx2_packed_size(p->cin, p->cout, p->k);
+    op->packed = aligned_alloc(64, RSQ_ROUND_UP(sz, 64));
+    if (!op->packed) return 0;
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_avx2_pack(p->cin, p->cout, p->k, w, op->packed);
+    else
+      rsq_wino23_s8_avx2_pack(p->cin, p->cout, p->k, w, op->packed);
+  }
+#endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
+  return 1;
+}
+
+rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out) {
+  static const char *who = "rsq_conv1d_s8_create";
+  if (out) *out = NULL;
+  /* multiplier and shift: both given, or both NULL (an accumulator-only op) */
+  if (!d || !out || !d->weight || !d->multiplier != !d->shift) {
+    rsq_set_error("%s: null pointer (desc, out, weight are required; multiplier and shift come "
+                  "together)", who);
+    return RSQ_ERR_NULL;
+  }
+  *out = NULL;
+  const rsq_conv1d_params *p = &d->shape;
+  int32_t wmax;
+  rsq_impl impl;
+  rsq_status st = check_desc(d, who);
+  if (st || (st = check_weights(d, &wmax, who)) || (st = check_requant_bias(d, wmax, who)) ||
+      (st = choose_impl(d, wmax, &impl, who)))
+    return st;
 
   rsq_conv1d_s8 *op = calloc(1, sizeof *op);
   if (!op) goto nomem;
@@ -240,56 +221,16 @@ rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out
   op->w_absmax = wmax;
   op->lo = d->out_min;
   op->hi = d->out_max;
+  op->requant = d->multiplier != NULL;
   {
     int32_t c = 32767 / (d->in_absmax * (wmax > 0 ? wmax : 1));
     op->chain = c > 12 ? 12 : c; /* >= 2 since 2*127*127 <= 32767 */
   }
-  const size_t cpad = RSQ_ROUND_UP((size_t)p->cout + 16, RSQ_COUT_PAD); /* tiles of 12/16 */
+  const size_t nw = (size_t)p->cout * p->cin * p->k;
   op->w = malloc(nw);
-  op->bias = calloc(cpad, sizeof(int32_t));
-  op->mult = calloc(cpad, sizeof(int32_t));
-  op->shift = calloc(cpad, sizeof(int32_t));
-  op->lshift = calloc(cpad, sizeof(int32_t));
-  op->rshift = calloc(cpad, sizeof(int32_t));
-  if (!op->w || !op->bias || !op->mult || !op->shift || !op->lshift || !op->rshift) goto nomem;
+  if (!op->w || !rsq_rq_arrays_init(&op->rq, p->cout, d->bias, d->multiplier, d->shift)) goto nomem;
   memcpy(op->w, d->weight, nw);
-  for (int32_t co = 0; co < p->cout; co++) {
-    op->bias[co] = d->bias ? d->bias[co] : 0;
-    op->mult[co] = d->multiplier[co];
-    op->shift[co] = d->shift[co];
-    op->lshift[co] = d->shift[co] < 0 ? -d->shift[co] : 0;
-    op->rshift[co] = d->shift[co] > 0 ? d->shift[co] : 0;
-  }
-  for (size_t co = (size_t)p->cout; co < cpad; co++) op->mult[co] = 1 << 30;
-  if (impl == RSQ_IMPL_NEON) {
-    /* GEMM: the 2x3 tile with chain-deep int16 accumulation when the ranges allow >= 6-deep
-     * chains (|x| <= 63, |w| <= 42 gives 12), else the 2x4 tile (2 products per lane). */
-    const int gemm23 = op->chain >= 6;
-    size_t sz = d->algo == RSQ_ALGO_GEMM
-                    ? (gemm23 ? rsq_gemm_s8_neon_2x3_packed_size(p->cin, p->cout, p->k)
-                              : rsq_gemm_s8_neon_packed_size(p->cin, p->cout, p->k))
-                    : rsq_wino23_s8_neon_packed_size(p->cin, p->cout, p->k);
-    op->packed = malloc(sz);
-    if (!op->packed) goto nomem;
-    if (d->algo == RSQ_ALGO_GEMM && gemm23)
-      rsq_gemm_s8_neon_2x3_pack(p->cin, p->cout, p->k, d->weight, op->packed);
-    else if (d->algo == RSQ_ALGO_GEMM)
-      rsq_gemm_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
-    else
-      rsq_wino23_s8_neon_pack(p->cin, p->cout, p->k, d->weight, op->packed);
-  }
-#if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
-  if (impl == RSQ_IMPL_AVX2 || impl == RSQ_IMPL_VNNI) { /* one packed layout for both */
-    size_t sz = d->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_avx2_packed_size(p->cin, p->cout, p->k)
-                                         : rsq_wino23_s8_avx2_packed_size(p->cin, p->cout, p->k);
-    op->packed = aligned_alloc(64, RSQ_ROUND_UP(sz, 64));
-    if (!op->packed) goto nomem;
-    if (d->algo == RSQ_ALGO_GEMM)
-      rsq_gemm_s8_avx2_pack(p->cin, p->cout, p->k, d->weight, op->packed);
-    else
-      rsq_wino23_s8_avx2_pack(p->cin, p->cout, p->k, d->weight, op->packed);
-  }
-#endif /* RSQ_WITH_AVX2 */
+  if (!pack_weights(op, d->weight)) goto nomem;
   *out = op;
   return RSQ_OK;
 nomem:
@@ -321,12 +262,12 @@ static rsq_status conv_run_ref(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t
     for (int32_t t = 0; t < t_out; t++)
       for (int32_t co = 0; co < p->cout; co++) {
         int32_t *a = r.acc + (size_t)t * p->cout + co;
-        *a = (int32_t)((uint32_t)*a + (uint32_t)op->bias[co]);
+        *a = (int32_t)((uint32_t)*a + (uint32_t)op->rq.bias[co]);
       }
   } else if (op->algo == RSQ_ALGO_GEMM) {
-    rsq_conv1d_s8_ref(p, r.x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
+    rsq_conv1d_s8_ref(p, r.x, t_in, op->w, op->rq.bias, op->rq.mult, op->rq.shift, op->lo, op->hi, io->y);
   } else {
-    rsq_wino23_s8_ref(p, r.x, t_in, op->w, op->bias, op->mult, op->shift, op->lo, op->hi, io->y);
+    rsq_wino23_s8_ref(p, r.x, t_in, op->w, op->rq.bias, op->rq.mult, op->rq.shift, op->lo, op->hi, io->y);
   }
   rsq_io_ref_end(io, &r, t_out, p->cout);
   return RSQ_OK;
@@ -339,20 +280,13 @@ static const int8_t *in_row(const rsq_s8_io *io, int32_t t, int32_t cin, int8_t 
   rsq_quantize_row(io->xf + (size_t)t * cin, (size_t)cin, io->x_inv_scale, io->x_absmax, tmp);
   return tmp;
 }
-#endif
+#endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
 
 static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
                            const char *who) {
-  if (!op) {
-    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
-    return RSQ_ERR_NULL;
-  }
-  rsq_status st = rsq_io_check(io, op->in_absmax, who);
+  rsq_status st = rsq_s8_run_check(op != NULL, io, op ? op->in_absmax : 0, op && op->requant,
+                                   threads, who);
   if (st) return st;
-  if (threads < 1) {
-    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
-    return RSQ_ERR_PARAM;
-  }
   int32_t t_out;
   st = rsq_conv1d_out_length(&op->p, t_in, &t_out);
   if (st) return st;
@@ -370,7 +304,7 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     }
   } /* a float input is quantized to |x| <= x_absmax <= in_absmax */
   if (op->impl == RSQ_IMPL_REF) return conv_run_ref(op, io, t_in, t_out, who);
-  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL, NULL};
+  rsq_rq rq = rsq_rq_of(&op->rq, op->lo, op->hi);
   rsq_f32_epi fe;
   int8_t *y;
   rsq_io_rq(io, &rq, &fe, p->cout, &y);
@@ -443,14 +377,14 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
         rsq_wino23_s8_vnni(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
       return RSQ_OK;
     }
-#endif
+#endif /* RSQ_WITH_VNNI */
     if (op->algo == RSQ_ALGO_GEMM)
       rsq_gemm_s8_avx2(&g, xpad, xs, op->packed, &rq, y, threads);
     else
       rsq_wino23_s8_avx2(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
     return RSQ_OK;
   }
-#endif /* RSQ_WITH_AVX2 */
+#endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
 }

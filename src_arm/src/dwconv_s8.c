@@ -1,15 +1,17 @@
-/* dwconv_s8.c - INT8 depthwise Conv1D op layer: validation, weight packing, workspace, dispatch. */
+/* dwconv_s8.c - INT8 depthwise Conv1D op layer: validation, weight packing, workspace, dispatch
+ * (shared checks: op_common.c; per-channel requantization arrays: requant.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "op_common.h"
 
 struct rsq_dwconv1d_s8 {
   int32_t channels, k, pad_left, pad_right, lo, hi;
   rsq_impl impl;
-  int8_t *w;                                      /* [channels][k] (reference) */
-  int8_t *wpk;                                    /* [k][c_p] (NEON, AVX2) */
-  int32_t *bias, *mult, *shift, *lshift, *rshift; /* padded to RSQ_COUT_PAD */
+  int requant;      /* 0: created without multipliers (int32 / float output only) */
+  int8_t *w;        /* [channels][k] (reference) */
+  int8_t *wpk;      /* [k][c_p] (NEON, AVX2) */
+  rsq_rq_arrays rq; /* bias and requantization per channel, padded */
   int8_t *ws;
   size_t ws_size;
 };
@@ -21,11 +23,7 @@ void rsq_dwconv1d_s8_destroy(rsq_dwconv1d_s8 *op) {
   if (!op) return;
   free(op->w);
   free(op->wpk);
-  free(op->bias);
-  free(op->mult);
-  free(op->shift);
-  free(op->lshift);
-  free(op->rshift);
+  rsq_rq_arrays_free(&op->rq);
   free(op->ws);
   free(op);
 }
@@ -35,8 +33,10 @@ rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op) { return op ? op->impl 
 rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8 **out) {
   static const char *who = "rsq_dwconv1d_s8_create";
   if (out) *out = NULL;
-  if (!d || !out || !d->weight || !d->multiplier || !d->shift) {
-    rsq_set_error("%s: null pointer (desc, out, weight, multiplier and shift are required)", who);
+  /* multiplier and shift: both given, or both NULL (an accumulator-only op) */
+  if (!d || !out || !d->weight || !d->multiplier != !d->shift) {
+    rsq_set_error("%s: null pointer (desc, out, weight are required; multiplier and shift come "
+                  "together)", who);
     return RSQ_ERR_NULL;
   }
   *out = NULL;
@@ -52,15 +52,8 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     rsq_set_error("%s: pads %d/%d must be in [0, k-1] (k = %d)", who, d->pad_left, d->pad_right, d->k);
     return RSQ_ERR_PARAM;
   }
-  if (d->impl < RSQ_IMPL_AUTO || d->impl > RSQ_IMPL_VNNI) {
-    rsq_set_error("%s: unknown impl %d", who, (int)d->impl);
-    return RSQ_ERR_PARAM;
-  }
-  if (d->out_min < -127 || d->out_max > 127 || d->out_min > d->out_max) {
-    rsq_set_error("%s: clamp [%d, %d] must satisfy -127 <= min <= max <= 127", who, d->out_min,
-                  d->out_max);
-    return RSQ_ERR_PARAM;
-  }
+  rsq_status st = rsq_check_impl_value(d->impl, who);
+  if (st || (st = rsq_check_s8_clamp(d->out_min, d->out_max, who))) return st;
   const size_t nw = (size_t)d->channels * d->k;
   for (size_t i = 0; i < nw; i++)
     if (d->weight[i] == -128) {
@@ -69,14 +62,7 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     }
   const int64_t bmax = (int64_t)INT32_MAX - (int64_t)d->k * 127 * 127;
   for (int32_t c = 0; c < d->channels; c++) {
-    if (d->multiplier[c] < (1 << 30)) {
-      rsq_set_error("%s: multiplier[%d] = %d must be in [2^30, 2^31)", who, c, d->multiplier[c]);
-      return RSQ_ERR_PARAM;
-    }
-    if (d->shift[c] < -31 || d->shift[c] > 31) {
-      rsq_set_error("%s: shift[%d] = %d must be in [-31, 31]", who, c, d->shift[c]);
-      return RSQ_ERR_PARAM;
-    }
+    if ((st = rsq_check_requant_channel(d->multiplier, d->shift, c, who))) return st;
     if (d->bias && (d->bias[c] > bmax || d->bias[c] < -bmax)) {
       rsq_set_error("%s: |bias[%d]| = %d too large for int32 accumulation", who, c, d->bias[c]);
       return RSQ_ERR_PARAM;
@@ -102,27 +88,15 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
   op->lo = d->out_min;
   op->hi = d->out_max;
   op->impl = impl;
+  op->requant = d->multiplier != NULL;
   const int32_t c_p = dw_cp(d->channels);
-  const size_t cpad = RSQ_ROUND_UP((size_t)d->channels + 16, RSQ_COUT_PAD);
   op->w = malloc(nw);
   op->wpk = calloc((size_t)d->k * c_p, 1);
-  op->bias = calloc(cpad, sizeof(int32_t));
-  op->mult = calloc(cpad, sizeof(int32_t));
-  op->shift = calloc(cpad, sizeof(int32_t));
-  op->lshift = calloc(cpad, sizeof(int32_t));
-  op->rshift = calloc(cpad, sizeof(int32_t));
-  if (!op->w || !op->wpk || !op->bias || !op->mult || !op->shift || !op->lshift || !op->rshift)
+  if (!op->w || !op->wpk || !rsq_rq_arrays_init(&op->rq, d->channels, d->bias, d->multiplier, d->shift))
     goto nomem;
   memcpy(op->w, d->weight, nw);
-  for (int32_t c = 0; c < d->channels; c++) {
+  for (int32_t c = 0; c < d->channels; c++)
     for (int32_t j = 0; j < d->k; j++) op->wpk[(size_t)j * c_p + c] = d->weight[(size_t)c * d->k + j];
-    op->bias[c] = d->bias ? d->bias[c] : 0;
-    op->mult[c] = d->multiplier[c];
-    op->shift[c] = d->shift[c];
-    op->lshift[c] = d->shift[c] < 0 ? -d->shift[c] : 0;
-    op->rshift[c] = d->shift[c] > 0 ? d->shift[c] : 0;
-  }
-  for (size_t c = (size_t)d->channels; c < cpad; c++) op->mult[c] = 1 << 30;
   *out = op;
   return RSQ_OK;
 nomem:
@@ -133,23 +107,11 @@ nomem:
 
 static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
                          const char *who) {
-  if (!op) {
-    rsq_set_error("%s: null pointer (op, x and the output are required)", who);
-    return RSQ_ERR_NULL;
-  }
-  rsq_status st = rsq_io_check(io, 127, who);
+  rsq_status st = rsq_s8_run_check(op != NULL, io, 127, op && op->requant, threads, who);
   if (st) return st;
-  if (threads < 1) {
-    rsq_set_error("%s: threads = %d must be >= 1", who, threads);
-    return RSQ_ERR_PARAM;
-  }
-  const int64_t t_out64 = (int64_t)t_in + op->pad_left + op->pad_right - op->k + 1;
-  if (t_in < 1 || t_out64 < 1 || t_out64 > INT32_MAX / 2) {
-    rsq_set_error("%s: t_in = %d with k = %d, pads = %d/%d gives no output", who, t_in, op->k,
-                  op->pad_left, op->pad_right);
-    return RSQ_ERR_SHAPE;
-  }
-  const int32_t t_out = (int32_t)t_out64;
+  const rsq_conv1d_params shape = {op->channels, op->channels, op->k, 1, op->pad_left, op->pad_right};
+  int32_t t_out;
+  if ((st = rsq_out_length(&shape, t_in, &t_out, who))) return st;
   const size_t nx = (size_t)t_in * op->channels;
   if (io->x)
     for (size_t i = 0; i < nx; i++)
@@ -162,7 +124,7 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     st = rsq_io_ref_begin(io, nx, (size_t)t_out * op->channels, &r, who);
     if (st) return st;
     rsq_dwconv1d_s8_ref(op->channels, op->k, op->pad_left, op->pad_right, r.x, t_in, op->w,
-                        op->bias, op->mult, op->shift, op->lo, op->hi, io->y, r.acc);
+                        op->rq.bias, op->rq.mult, op->rq.shift, op->lo, op->hi, io->y, r.acc);
     rsq_io_ref_end(io, &r, t_out, op->channels);
     return RSQ_OK;
   }
@@ -187,7 +149,7 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     else
       memcpy(dst, io->x + (size_t)t * op->channels, (size_t)op->channels);
   }
-  rsq_rq rq = {op->bias, op->mult, op->lshift, op->rshift, op->lo, op->hi, NULL, NULL, NULL};
+  rsq_rq rq = rsq_rq_of(&op->rq, op->lo, op->hi);
   rsq_f32_epi fe;
   int8_t *y;
   rsq_io_rq(io, &rq, &fe, op->channels, &y);
@@ -196,13 +158,13 @@ static rsq_status dw_run(rsq_dwconv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     rsq_dwconv1d_s8_avx2(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
     return RSQ_OK;
   }
-#endif
+#endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
 #if defined(__ARM_NEON) || defined(__ARM_NEON__) || defined(RSQ_WITH_SIMDE_NEON)
   if (op->impl == RSQ_IMPL_NEON) {
     rsq_dwconv1d_s8_neon(op->channels, op->k, t_out, op->ws, op->wpk, &rq, y, threads);
     return RSQ_OK;
   }
-#endif
+#endif /* NEON: native or SIMDe */
   rsq_set_error("%s: implementation %d not available", who, (int)op->impl);
   return RSQ_ERR_UNSUPPORTED;
 }

@@ -19,7 +19,7 @@
 #define RSQ_AVX2_R 6
 #else
 #define RSQ_AVX2_R 3
-#endif
+#endif /* RSQ_X86_VNNI */
 
 static int32_t cout16(int32_t cout) { return RSQ_ROUND_UP(cout, 16); }
 
@@ -35,7 +35,7 @@ void rsq_gemm_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w
   for (int32_t cg = 0; cg < cp / 16; cg++)
     rsq_avx2_pack16(cin, cout, k, w, cg * 16, 0, k, cin_p, b + (size_t)cg * 16 * K, colsum + cg * 16);
 }
-#endif
+#endif /* RSQ_X86_VNNI */
 
 /* Cache blocking: a work item is one 16-column group x up to RSQ_AVX2_RB row blocks; the
  * reduction is cut into RSQ_AVX2_KC-step slices (16 * 4 * 255 B = 16 KiB of packed weights, kept
@@ -58,7 +58,7 @@ void RSQ_X86_FN(rsq_gemm_s8)(const rsq_geom *g, const uint8_t *xpad, const int8_
 #ifdef RSQ_X86_VNNI
   assert(!xs); /* offset mode covers every range */
   (void)xs;
-#endif
+#endif /* RSQ_X86_VNNI */
   const int32_t K = g->k * g->cin_p, nsteps = K / 4, cp = cout16(g->cout);
   const int32_t ncg = cp / 16, nrb = (g->t_out + RSQ_AVX2_R - 1) / RSQ_AVX2_R;
   const int32_t nchunk = (nrb + RSQ_AVX2_RB - 1) / RSQ_AVX2_RB;
@@ -84,7 +84,7 @@ void RSQ_X86_FN(rsq_gemm_s8)(const rsq_geom *g, const uint8_t *xpad, const int8_
           rsq_avx2_ukr_sign(xpad + o, xs + o, lda, b + (size_t)s0 * 64, ns, RSQ_AVX2_R, 1, acc);
           continue;
         }
-#endif
+#endif /* RSQ_X86_VNNI */
         ukr_chain(g->chain, xpad + o, lda, b + (size_t)s0 * 64, ns, acc);
       }
     }

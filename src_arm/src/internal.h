@@ -1,6 +1,7 @@
 /* internal.h - kernel-level interfaces shared by the op layer, the kernels and the tests.
  * Kernels assert their preconditions and never allocate; the op layer (conv1d_s8.c,
- * conv1d_f32.c) validates user input, owns packed weights and workspace. */
+ * dwconv_s8.c, conv1d_f32.c, with the checks and requantization arrays of op_common.h)
+ * validates user input, owns packed weights and workspace. */
 #ifndef RSQ_INTERNAL_H
 #define RSQ_INTERNAL_H
 
@@ -12,12 +13,13 @@
 
 #ifdef __cplusplus
 extern "C" {
-#endif
+#endif /* __cplusplus */
 
 #define RSQ_ROUND_UP(x, m) ((((x) + (m)-1) / (m)) * (m))
 
+/* status.c: the calling thread's rsq_last_error() message */
 void rsq_set_error(const char *fmt, ...);
-/* 1 when this build and CPU can run an implementation's kernels (REF: always). */
+/* op_common.c: 1 when this build and CPU can run an implementation's kernels (REF: always). */
 int rsq_impl_available(rsq_impl impl);
 
 /* Per-output-channel requantization arrays. Arrays are padded by the op layer to a multiple
@@ -115,7 +117,8 @@ void rsq_conv1d_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t 
 void rsq_conv1d_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
                        const int8_t *w, const int32_t *bias, const int32_t *mult,
                        const int32_t *shift, int32_t lo, int32_t hi, int8_t *y);
-/* F(2,3) on one tile with the NOTES transform set: y2[0..1] = 2 * conv(d[0..3], g[0..2]). */
+/* F(2,3) on one tile with the transform set of wino23_s8_ref.c (docs/quantization.md):
+ * y2[0..1] = 2 * conv(d[0..3], g[0..2]). */
 void rsq_wino23_tile_ref(const int32_t d[4], const int32_t g[3], int32_t y2[2]);
 /* Reference Winograd conv (stride 1, k >= 3): int32 accumulators without bias. */
 void rsq_wino23_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
@@ -129,7 +132,12 @@ void rsq_wino23_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in
  * cin_p = RSQ_ROUND_UP(cin, 8) (NEON) or RSQ_ROUND_UP(cin, 4) (AVX2); row r holds input time
  * r - pad_left; rows = rsq_xpad_rows(...). AVX2 kernels store x + 64 as uint8 (offset trick).
  */
-int32_t rsq_xpad_rows(const rsq_conv1d_params *p, int32_t t_out);
+static inline int32_t rsq_xpad_rows(const rsq_conv1d_params *p, int32_t t_out) {
+  /* rows touched by a full last tile (t_out rounded up to 12 output rows: covers row blocks
+   * of 2, 3, 4 and 6) plus the kernel extent; never fewer than the padded input. */
+  int32_t t_round = RSQ_ROUND_UP(t_out, 12);
+  return (t_round - 1) * p->stride + p->k + 1;
+}
 
 typedef struct rsq_geom {
   int32_t cin, cout, k, stride;
@@ -213,5 +221,5 @@ void rsq_conv1d_f32_fast(const rsq_geom *g, const float *xpad, const float *pack
 
 #ifdef __cplusplus
 }
-#endif
+#endif /* __cplusplus */
 #endif /* RSQ_INTERNAL_H */

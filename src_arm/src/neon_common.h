@@ -254,8 +254,11 @@ RSQ_INLINE void rsq_ukr_2x4(const int8_t *a0, const int8_t *a1, const int8_t *b,
  * chain * max|a| * max|b| <= 32767. Per 8-deep step: 3 loads (1 d per row, the 3 weight
  * columns in ONE vld1.8 {d,d,d}) + 6 multiplies = 9 instructions per 48 MACs; per chain 6
  * vpadal + subs/bne. 12 int16/int32 accumulators + 2.5 q operands: 14.5 of 16 q.
- * Used by the GEMM (chain 12 for |x| <= 63, |w| <= 42) and by Winograd rows 0 and 3
- * (|V| <= 126, |U| <= 42: chain 6). */
+ * Used by the GEMM (chain 12 for |x| <= 63, |w| <= 42; shorter chains for wider ranges) and
+ * by the Winograd's k%3 leftover taps (the GEMM's chain).
+ * Names: rsq_ukr_<rows>x<columns>_chain<depth>, one instance per chain depth (12, 6, 4, 2),
+ * and rsq_ukr_2x3 picks one. The depth is spelled out: in XNNPACK's names (2x8c4) a "c<N>"
+ * suffix is the reduction blocking, not an accumulation depth. */
 #if (defined(__ARM_NEON) || defined(__ARM_NEON__)) && !defined(__aarch64__)
 #define RSQ_2X3_STEP(OP)                                                            \
   "vld1.8 {d24}, [%[a0]]!\n\t"                                                       \
@@ -267,7 +270,7 @@ RSQ_INLINE void rsq_ukr_2x4(const int8_t *a0, const int8_t *a1, const int8_t *b,
   "vpadal.s16 q0, q6\n\tvpadal.s16 q1, q7\n\tvpadal.s16 q2, q8\n\t"                \
   "vpadal.s16 q3, q9\n\tvpadal.s16 q4, q10\n\tvpadal.s16 q5, q11\n\t"
 #define RSQ_DEF_UKR_2X3(CH)                                                          \
-  RSQ_INLINE void rsq_ukr_2x3_c##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
+  RSQ_INLINE void rsq_ukr_2x3_chain##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
                                     int32_t nsteps, int32_t *o0, int32_t ldo) {             \
     int32_t nf = nsteps / CH, nt = nsteps % CH;                                     \
     int32_t *o1 = o0 + ldo;                                                          \
@@ -297,7 +300,7 @@ RSQ_INLINE void rsq_ukr_2x4(const int8_t *a0, const int8_t *a1, const int8_t *b,
   }
 #else
 #define RSQ_DEF_UKR_2X3(CH)                                                          \
-  RSQ_INLINE void rsq_ukr_2x3_c##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
+  RSQ_INLINE void rsq_ukr_2x3_chain##CH(const int8_t *a0, const int8_t *a1, const int8_t *b,    \
                                     int32_t nsteps, int32_t *o0, int32_t ldo) {             \
     int32x4_t c[6];                                                                  \
     for (int i = 0; i < 6; i++) c[i] = vdupq_n_s32(0);                                \
@@ -329,10 +332,10 @@ RSQ_DEF_UKR_2X3(2)
 /* chain-dispatching wrapper: uses the largest instantiated chain <= chain (>= 2) */
 RSQ_INLINE void rsq_ukr_2x3(const int8_t *a0, const int8_t *a1, const int8_t *b, int32_t nsteps,
                             int32_t chain, int32_t *o0, int32_t ldo) {
-  if (chain >= 12) rsq_ukr_2x3_c12(a0, a1, b, nsteps, o0, ldo);
-  else if (chain >= 6) rsq_ukr_2x3_c6(a0, a1, b, nsteps, o0, ldo);
-  else if (chain >= 4) rsq_ukr_2x3_c4(a0, a1, b, nsteps, o0, ldo);
-  else rsq_ukr_2x3_c2(a0, a1, b, nsteps, o0, ldo);
+  if (chain >= 12) rsq_ukr_2x3_chain12(a0, a1, b, nsteps, o0, ldo);
+  else if (chain >= 6) rsq_ukr_2x3_chain6(a0, a1, b, nsteps, o0, ldo);
+  else if (chain >= 4) rsq_ukr_2x3_chain4(a0, a1, b, nsteps, o0, ldo);
+  else rsq_ukr_2x3_chain2(a0, a1, b, nsteps, o0, ldo);
 }
 
 /* packed offset of (column c of a 3-column triple, reduction index kk) for rsq_ukr_2x3 */

@@ -27,7 +27,7 @@
 #define RSQ_AVX2_WR 6 /* tiles (pairs of outputs) per micro-tile: 12 accumulators of 32 ymm */
 #else
 #define RSQ_AVX2_WR 3 /* tiles (pairs of outputs) per micro-tile */
-#endif
+#endif /* RSQ_X86_VNNI */
 #define RSQ_AVX2_WRB 8 /* micro-tiles per work item */
 #define RSQ_AVX2_KC 252 /* reduction steps per cache slice (multiple of the chains 1, 3) */
 
@@ -68,7 +68,7 @@ void rsq_wino23_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
   }
 }
 
-#endif
+#endif /* RSQ_X86_VNNI */
 
 /* tiles rounded up to 6 (a multiple of both builds' RSQ_AVX2_WR): one V buffer size for both */
 static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, 6); }
@@ -77,7 +77,7 @@ static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2
 size_t rsq_wino23_s8_avx2_vsize(int32_t cin, int32_t k, int32_t t_out) {
   return (size_t)2 * ntiles_round(t_out) * 4 * (k / 3) * RSQ_ROUND_UP(cin, 4);
 }
-#endif
+#endif /* RSQ_X86_VNNI */
 
 /* |V| and V = B^T d for one tile, all chunks; xpad holds d + 64. VNNI build: V + 128 into va
  * (vs unused). */
@@ -106,7 +106,7 @@ static void input_transform(const rsq_geom *g, const uint8_t *xpad, uint8_t *va,
 #else
         _mm256_storeu_si256((__m256i *)(vs + o + (size_t)xi * KW + ci), v[xi]);
         _mm256_storeu_si256((__m256i *)(va + o + (size_t)xi * KW + ci), _mm256_abs_epi8(v[xi]));
-#endif
+#endif /* RSQ_X86_VNNI */
       }
     }
     for (; ci < cin_p; ci++) {
@@ -119,7 +119,7 @@ static void input_transform(const rsq_geom *g, const uint8_t *xpad, uint8_t *va,
 #else
         vs[o + (size_t)xi * KW + ci] = (int8_t)v[xi];
         va[o + (size_t)xi * KW + ci] = (uint8_t)(v[xi] < 0 ? -v[xi] : v[xi]);
-#endif
+#endif /* RSQ_X86_VNNI */
       }
     }
   }
@@ -169,7 +169,7 @@ void RSQ_X86_FN(rsq_wino23_s8)(const rsq_geom *g, const uint8_t *xpad, const voi
               rsq_avx2_ukr_sign(va + o, vs + o, lda, ux, ns, RSQ_AVX2_WR, 3, acc);
             else
               rsq_avx2_ukr_sign(va + o, vs + o, lda, ux, ns, RSQ_AVX2_WR, 1, acc);
-#endif
+#endif /* RSQ_X86_VNNI */
           }
         }
       int32_t adj[16];
@@ -190,7 +190,7 @@ void RSQ_X86_FN(rsq_wino23_s8)(const rsq_geom *g, const uint8_t *xpad, const voi
         for (int j = 0; j < 2; j++)
           for (int h = 0; h < 2; h++) corr[j][h] = _mm256_loadu_si256((const __m256i *)(c2[j] + 8 * h));
       }
-#endif
+#endif /* RSQ_X86_VNNI */
       const int32_t nc = g->cout - co0 < 16 ? g->cout - co0 : 16;
       for (int32_t rb = rb0; rb < rb1; rb++) {
       const int32_t tile0 = rb * RSQ_AVX2_WR;
@@ -206,7 +206,7 @@ void RSQ_X86_FN(rsq_wino23_s8)(const rsq_geom *g, const uint8_t *xpad, const voi
 #ifdef RSQ_X86_VNNI
           y0 = _mm256_add_epi32(y0, corr[0][h]);
           y1 = _mm256_add_epi32(y1, corr[1][h]);
-#endif
+#endif /* RSQ_X86_VNNI */
           yv[4 * r + h] = _mm256_srai_epi32(y0, 1);
           yv[4 * r + 2 + h] = _mm256_srai_epi32(y1, 1);
         }

@@ -3,7 +3,8 @@
  * Kernel split into nch = k/3 chunks of 3 taps + rem = k%3 leftover taps (paper Fig. 3).
  * For a tile of two outputs (t, t+1) and chunk c, d = xpad rows t+3c .. t+3c+3.
  *
- * Transforms applied here (an exact rescaling of the NOTES set B^T, G' = 2G, A^T):
+ * Transforms applied here (an exact rescaling of the set B^T, G' = 2G, A^T of wino23_s8_ref.c
+ * and docs/quantization.md):
  *
  *        [ 1  0 -1  0 ]          [ 1  0  0 ]                 [ 2  1  1  0 ]
  *  B^T = [ 0  1  1  0 ]    G'' = [ 1  1  1 ]          A''^T = [ 0  1 -1 -2 ]
@@ -12,23 +13,24 @@
  *
  *  Y2 = A''^T [ (G'' g) .* (B^T d) ] = A^T [ (G' g) .* (B^T d) ] = 2*conv;  Y = Y2 >> 1.
  *  Rows 0 and 3 of G' (= 2g0, 2g2) are halved here and the factor 2 moved into A^T: the
- *  result is identical, but |U0|,|U3| <= 42 instead of 84 (a 3x2 kernel with 6-deep int16
- *  chains for rows 0/3 was tried; the 2x4 kernel with 2-deep chains executed fewer
- *  instructions). Rows 1/2: |U|,|V| <= 126, 2 products per int16 lane = 31752 <= 32767.
+ *  result is identical, but |U0|,|U3| <= 42 instead of 84. Rows 1/2: |U|,|V| <= 126, 2
+ *  products per int16 lane = 31752 <= 32767.
  *
  * Data flow per call: (1) input transform V = B^T d for every tile and chunk, int8
  *   (|V| <= 126), layout vbuf[tile][xi][nch*cin_p]; (2) for a block of 2 tiles x 12 columns:
  *   four GEMMs M_xi = V_xi . U_xi, output transform on the int32 results, plus the leftover
  *   taps as a spatial GEMM into the SAME int32 tile, one requantize per output.
  *   All four rows use rsq_ukr_2x4 (ARMv7 asm: vmull + vmlal + vpadal, 16-deep steps, 2
- *   products per int16 lane, which rows 1/2 (|U|, |V| <= 126) require; rows 0/3 could chain
- *   6 deep but that measured worse, see rsq_wino_rows03_2x3). Leftover taps: rsq_ukr_2x3
- *   with the GEMM's chain (the GEMM's own micro-kernel).
- * Packed weights per 12-column group: U_0..U_3 (3 quads each, rsq_ukr_2x4 order; triples in
- *   rsq_ukr_2x3 order for rows 0/3 if enabled), then the leftover taps (4 triples x rem*cin_p). */
+ *   products per int16 lane, which rows 1/2 (|U|, |V| <= 126) require). Rows 0/3 (|U| <= 42)
+ *   could run the GEMM's 2x3 kernel with 6-deep int16 chains instead; measured under qemu-arm
+ *   that executed MORE instructions than the 2x4 kernel at the Table 3 sizes (k=3, cin=128:
+ *   6.60M vs 6.52M per call; k=15, cin=128: 6.40M vs 6.28M): the per-call cost (zeroing,
+ *   partial last chain, horizontal sums of 6 outputs) outweighs the saved vpadal, so that
+ *   variant was removed. Leftover taps: rsq_ukr_2x3 with the GEMM's chain (the GEMM's own
+ *   micro-kernel).
+ * Packed weights per 12-column group: U_0..U_3 (3 quads each, rsq_ukr_2x4 order), then the
+ *   leftover taps (4 triples x rem*cin_p, rsq_ukr_2x3 order). */
 #include "neon_common.h"
-
-static int rsq_wino_rows03_2x3(int32_t KW);
 
 size_t rsq_wino23_s8_neon_packed_size(int32_t cin, int32_t cout, int32_t k) {
   const int32_t cin_p = RSQ_ROUND_UP(cin, 8);
@@ -51,9 +53,7 @@ void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
             int32_t g0 = gw[0], g1 = gw[1], g2 = gw[2];
             u = xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2; /* G'' g */
           }
-          const size_t off = ((xi == 0 || xi == 3) && rsq_wino_rows03_2x3(KW))
-                                 ? (size_t)(c / 3) * 3 * KW + rsq_triple_index(c % 3, kk)
-                                 : (size_t)(c / 4) * 4 * KW + rsq_quad_index(KW, c % 4, kk);
+          const size_t off = (size_t)(c / 4) * 4 * KW + rsq_quad_index(KW, c % 4, kk);
           dst[(size_t)xi * 12 * KW + off] = (int8_t)u;
         }
     dst += (size_t)48 * KW;
@@ -65,14 +65,6 @@ void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
       }
   }
 }
-
-/* Rows 0/3 (|U| <= 42) could use the GEMM's 2x3 kernel with 6-deep int16 chains instead of
- * 2 products per lane. Measured under qemu-arm it executes MORE instructions than the 2x4
- * kernel at the Table 3 sizes (k=3, cin=128: 6.60M vs 6.52M per call; k=15, cin=128:
- * 6.40M vs 6.28M): the per-call cost (zeroing, partial last chain, horizontal sums of 6
- * outputs) outweighs the saved vpadal. Kept selectable (threshold in 8-deep steps) but off. */
-#define RSQ_WINO_ROWS03_2X3_MIN_STEPS 0x7fffffff
-static int rsq_wino_rows03_2x3(int32_t KW) { return KW / 8 >= RSQ_WINO_ROWS03_2X3_MIN_STEPS; }
 
 static int32_t ntiles_round(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, 2); }
 
@@ -127,13 +119,7 @@ void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
       const int8_t *v0 = vbuf + (size_t)rb * 2 * 4 * KW, *v1 = v0 + (size_t)4 * KW;
       const int8_t *u = packed + (size_t)cg * group_bytes;
       int32_t m[4][2 * 12]; /* M_xi[tile][column] */
-      const int rows03_2x3 = rsq_wino_rows03_2x3(KW);
-      if (rows03_2x3)
-        for (int32_t xi = 0; xi < 4; xi += 3) /* rows 0 and 3: 6-deep int16 chains */
-          for (int32_t tt = 0; tt < 4; tt++)
-            rsq_ukr_2x3_c6(v0 + xi * KW, v1 + xi * KW, u + (size_t)xi * 12 * KW + (size_t)tt * 3 * KW,
-                           KW / 8, m[xi] + 3 * tt, 12);
-      for (int32_t xi = rows03_2x3 ? 1 : 0; xi < (rows03_2x3 ? 3 : 4); xi++) /* 2x4 tiles */
+      for (int32_t xi = 0; xi < 4; xi++) /* 2x4 tiles */
         for (int32_t qq = 0; qq < 3; qq++) {
           int32x4_t o[2];
           rsq_ukr_2x4(v0 + xi * KW, v1 + xi * KW, u + (size_t)xi * 12 * KW + (size_t)qq * 4 * KW,

@@ -5,7 +5,10 @@
  * taps are a plain GEMM. Every chunk and the leftover are summed in ONE int32 accumulator, then
  * requantized once.
  *
- * Transform set (NOTES.md; Eq. 2 of the paper has a wrong 4th row of B^T):
+ * Transform set: the standard F(2,3) matrices (Lavin & Gray) with G scaled by 2 to integer
+ * entries, as docs/quantization.md ("Winograd F(2,3)") and rsqasr/quant/intref.py write them.
+ * Eq. 2 of the paper prints row 4 of B^T as [0 -1 0 1], an erratum; the row is [0 1 0 -1]
+ * (test group wino_tile checks the tile against the direct convolution at every range end):
  *
  *        [ 1  0 -1  0 ]          [ 2  0  0 ]
  *  B^T = [ 0  1  1  0 ]    G' =  [ 1  1  1 ]  (= 2G)    A^T = [ 1  1  1  0 ]
@@ -33,8 +36,11 @@ static inline int32_t xat(const int8_t *x, int32_t t_in, int32_t cin, int32_t ti
   return (ti < 0 || ti >= t_in) ? 0 : x[(size_t)ti * cin + ci];
 }
 
-void rsq_wino23_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
-                           const int8_t *w, int32_t *acc) {
+/* The one loop of both entry points: acc != NULL stores the sums (from bias, or 0) there,
+ * else y gets them requantized. */
+static void wino23_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                          const int8_t *w, const int32_t *bias, const int32_t *mult,
+                          const int32_t *shift, int32_t lo, int32_t hi, int8_t *y, int32_t *acc) {
   assert(p->stride == 1 && p->k >= 3);
   const int32_t k = p->k, cin = p->cin, cout = p->cout;
   const int32_t nch = k / 3, rem = k % 3;
@@ -53,41 +59,27 @@ void rsq_wino23_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t 
         }
       }
       for (int o = 0; o < 2 && t0 + o < t_out; o++) {
-        int32_t s = y2[o] >> 1; /* exact: y2 is even */
+        int32_t s = (y2[o] >> 1) + (bias ? bias[co] : 0); /* exact: y2 is even */
         for (int32_t j = 3 * nch; j < 3 * nch + rem; j++)  /* leftover taps: GEMM */
           for (int32_t ci = 0; ci < cin; ci++)
             s += xat(x, t_in, cin, t0 + o - p->pad_left + j, ci) *
                  (int32_t)w[((size_t)co * cin + ci) * k + j];
-        acc[(size_t)(t0 + o) * cout + co] = s;
+        if (acc)
+          acc[(size_t)(t0 + o) * cout + co] = s;
+        else
+          y[(size_t)(t0 + o) * cout + co] = (int8_t)rsq_requant1(s, mult[co], shift[co], lo, hi);
       }
     }
   }
 }
 
+void rsq_wino23_s8_acc_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
+                           const int8_t *w, int32_t *acc) {
+  wino23_s8_ref(p, x, t_in, w, NULL, NULL, NULL, 0, 0, NULL, acc);
+}
+
 void rsq_wino23_s8_ref(const rsq_conv1d_params *p, const int8_t *x, int32_t t_in,
                        const int8_t *w, const int32_t *bias, const int32_t *mult,
                        const int32_t *shift, int32_t lo, int32_t hi, int8_t *y) {
-  const int32_t t_out = t_in + p->pad_left + p->pad_right - p->k + 1;
-  /* one output at a time; rows t0 = t & ~1 and t0 + 1 share a Winograd tile */
-  for (int32_t t = 0; t < t_out; t++) {
-    for (int32_t co = 0; co < p->cout; co++) {
-      const int32_t k = p->k, cin = p->cin, nch = k / 3, rem = k % 3;
-      int32_t t0 = t & ~1, o = t & 1;
-      int32_t y2[2] = {0, 0};
-      for (int32_t c = 0; c < nch; c++)
-        for (int32_t ci = 0; ci < cin; ci++) {
-          int32_t d[4], g[3], r[2];
-          for (int i = 0; i < 4; i++) d[i] = xat(x, t_in, cin, t0 - p->pad_left + 3 * c + i, ci);
-          for (int j = 0; j < 3; j++) g[j] = w[((size_t)co * cin + ci) * k + 3 * c + j];
-          rsq_wino23_tile_ref(d, g, r);
-          y2[0] += r[0];
-          y2[1] += r[1];
-        }
-      int32_t s = (y2[o] >> 1) + (bias ? bias[co] : 0);
-      for (int32_t j = 3 * nch; j < 3 * nch + rem; j++)
-        for (int32_t ci = 0; ci < cin; ci++)
-          s += xat(x, t_in, cin, t - p->pad_left + j, ci) * (int32_t)w[((size_t)co * cin + ci) * k + j];
-      y[(size_t)t * p->cout + co] = (int8_t)rsq_requant1(s, mult[co], shift[co], lo, hi);
-    }
-  }
+  wino23_s8_ref(p, x, t_in, w, bias, mult, shift, lo, hi, y, NULL);
 }

@@ -663,8 +663,10 @@ static void test_acc(void) {
     for (size_t i = 0; i < ny; i++) ref[i] += bias[i % c.p.cout];
     for (int ii = 0; ii < 4; ii++) {
       if (!have_impl(impls[ii])) continue;
+      /* every third case without multipliers: an accumulator-only op (rsq.h) */
+      const int acc_only = n % 3 == 2;
       rsq_conv1d_s8_desc d = {c.p, wino ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM, impls[ii], c.in_absmax, w, bias,
-                              M, sh, c.lo, c.hi};
+                              acc_only ? NULL : M, acc_only ? NULL : sh, c.lo, c.hi};
       rsq_conv1d_s8 *op = NULL;
       rsq_status st = rsq_conv1d_s8_create(&d, &op);
       CHECK(st == RSQ_OK, "create: %s", rsq_last_error());
@@ -672,6 +674,9 @@ static void test_acc(void) {
       memset(got, 0x55, ny * 4);
       st = rsq_conv1d_s8_run_acc(op, x, c.t_in, got, 1 + n % 2);
       CHECK(st == RSQ_OK, "run_acc: %s", rsq_last_error());
+      if (acc_only)
+        CHECK(rsq_conv1d_s8_run(op, x, c.t_in, (int8_t *)got, 1) == RSQ_ERR_PARAM,
+              "int8 output from an op without multipliers accepted");
       g_compared++;
       for (size_t i = 0; i < ny && st == RSQ_OK; i++)
         if (got[i] != ref[i]) {
@@ -706,7 +711,9 @@ static void test_acc(void) {
         ref[t * C + ch] = a;
       }
     for (int ii = 0; ii < 3; ii++) { /* REF, NEON, AVX2: the depthwise op has no VNNI kernel */
-      rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, M, sh, -127, 127};
+      const int acc_only = n % 3 == 2; /* no multipliers: an accumulator-only op */
+      rsq_dwconv1d_s8_desc d = {C, k, pl, pr, impls[ii], w, bias, acc_only ? NULL : M, acc_only ? NULL : sh,
+                                -127, 127};
       rsq_dwconv1d_s8 *op = NULL;
       rsq_status st = rsq_dwconv1d_s8_create(&d, &op);
       if (st == RSQ_ERR_UNSUPPORTED && impls[ii] != RSQ_IMPL_REF) continue; /* not on this CPU */
@@ -714,6 +721,9 @@ static void test_acc(void) {
       if (st) continue;
       st = rsq_dwconv1d_s8_run_acc(op, x, t_in, got, 1 + n % 2);
       CHECK(st == RSQ_OK, "dw run_acc: %s", rsq_last_error());
+      if (acc_only)
+        CHECK(rsq_dwconv1d_s8_run(op, x, t_in, (int8_t *)got, 1) == RSQ_ERR_PARAM,
+              "dw: int8 output from an op without multipliers accepted");
       g_compared++;
       for (int32_t i = 0; i < t_out * C && st == RSQ_OK; i++)
         if (got[i] != ref[i]) {

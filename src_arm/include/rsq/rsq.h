@@ -49,7 +49,7 @@
 
 #ifdef __cplusplus
 extern "C" {
-#endif
+#endif /* __cplusplus */
 
 typedef enum rsq_status {
   RSQ_OK = 0,
@@ -132,8 +132,11 @@ typedef struct rsq_conv1d_s8_desc {
                                  every accumulator in int32: 8*k*cin*in_absmax*max|w| + max|bias|
                                  <= INT32_MAX (8: headroom of the Winograd transforms and of the
                                  AVX2 offset arithmetic), else RSQ_ERR_PARAM */
-  const int32_t *multiplier;  /* [cout], each in [2^30, 2^31)   (per-tensor: all equal) */
-  const int32_t *shift;       /* [cout], each in [-31, 31] */
+  const int32_t *multiplier;  /* [cout], each in [2^30, 2^31)   (per-tensor: all equal); or
+                                 NULL together with shift: an accumulator-only op, for layers
+                                 whose output is int32 or float (run_acc, run_io with acc or
+                                 yf); a requantized output y is then refused (RSQ_ERR_PARAM) */
+  const int32_t *shift;       /* [cout], each in [-31, 31]; NULL with multiplier */
   int32_t out_min, out_max;   /* -127 <= out_min <= out_max <= 127 */
 } rsq_conv1d_s8_desc;
 
@@ -166,8 +169,9 @@ typedef struct rsq_dwconv1d_s8_desc {
   rsq_impl impl;              /* AUTO, REF, NEON or AVX2 (VNNI: UNSUPPORTED) */
   const int8_t *weight;       /* [channels][k], values in [-127, 127] */
   const int32_t *bias;        /* [channels] or NULL; |bias| <= 2^31 - 1 - k*127*127 */
-  const int32_t *multiplier;  /* [channels], each in [2^30, 2^31) */
-  const int32_t *shift;       /* [channels], each in [-31, 31] */
+  const int32_t *multiplier;  /* [channels], each in [2^30, 2^31); or NULL with shift (an
+                                 accumulator-only op, as for rsq_conv1d_s8_desc) */
+  const int32_t *shift;       /* [channels], each in [-31, 31]; NULL with multiplier */
   int32_t out_min, out_max;   /* -127 <= out_min <= out_max <= 127 */
 } rsq_dwconv1d_s8_desc;
 
@@ -205,5 +209,5 @@ rsq_status rsq_linear_f32_create(int32_t in_features, int32_t out_features, cons
 
 #ifdef __cplusplus
 }
-#endif
+#endif /* __cplusplus */
 #endif /* RSQ_RSQ_H */
