@@ -82,6 +82,9 @@ def test_ptq_and_rsq_build_the_same_integer_model(conf, plan_kw):
     assert requant >= 2                     # the requant (M, shift) path is covered
     feats = np.random.default_rng(3).standard_normal((41, 20)).astype(np.float32)
     assert np.array_equal(ptq.run(feats), rsq.run(feats))
+    other = build_model({**conf, "front_channels": 16}, 20, 12)
+    with pytest.raises(ValueError, match="the plan says"):
+        IntModel.from_scales(other, plan, scales)
 
 
 def test_layer_scales_are_the_lsq_effective_scales():

@@ -267,6 +267,10 @@ class IntModel:
         layers = {}
         for lp in plan.layers.values():
             mod = net.get_submodule(lp.name)
+            wshape = (lp.cout, lp.cin // lp.groups, lp.k) if lp.op == "conv" else (lp.cout, lp.cin)
+            if tuple(mod.weight.shape) != wshape:
+                raise ValueError(f"{lp.name}: weight of shape {tuple(mod.weight.shape)}, the plan says {wshape} "
+                                 f"(a plan of another model?)")
             if not lp.quantized:
                 w = mod.weight.detach().float().cpu().numpy().copy()
                 b = mod.bias.detach().float().cpu().numpy().copy() if mod.bias is not None else None
