@@ -39,7 +39,7 @@ from rsqasr.quant.intref import IntLayer, int_layer
 from rsqasr.quant.lsq import LSQQuantizer
 from rsqasr.quant.numerics import quantize_f32_torch, requantize_torch, round_half_away_torch
 from rsqasr.quant.plan import LayerPlan, QuantPlan, requant_range
-from rsqasr.quant.scales import check_scales, layer_scales
+from rsqasr.quant.scales import act_scale, check_scales, layer_scales
 
 MODES = ("fake", "exact")
 
@@ -74,7 +74,7 @@ class _QMixin:
         requant = None
         if self.plan.out == "requant":
             cons = self._consumer[0]
-            requant = (layer_scales(cons.plan, cons.scales())[0], *requant_range(self.plan, cons.plan))
+            requant = (act_scale(cons.act_quant.scale_list()), *requant_range(self.plan, cons.plan))
         return int_layer(self.plan, self.weight, self.bias, s_in, s_w, requant)
 
     @staticmethod
