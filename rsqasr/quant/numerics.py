@@ -27,6 +27,7 @@ import torch
 
 INT32_MIN = -(2 ** 31)
 INT32_MAX = 2 ** 31 - 1
+SCALE_EPS = 1e-8      # the smallest scale: LSQ's forward uses max(s, SCALE_EPS), and so does every integer path
 
 
 # ---------------------------------------------------------------- rounding / quantizing floats

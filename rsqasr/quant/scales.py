@@ -9,7 +9,7 @@ integer path uses.
 One mapping carries the scales everywhere, whether KL calibration computed them or RSQ learned
 them; ``layer_scales`` turns an entry into what the integer reference, the exporter and the
 fake-quant "exact" forward compute with, the way the LSQ parameters hold them: float32, floored at
-``lsq.EPS`` (``LSQQuantizer.effective_scale``), the weight scale as one value per output channel.
+``numerics.SCALE_EPS`` (as ``LSQQuantizer.effective_scale``), the weight scale as one value per output channel.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rsqasr.quant.lsq import EPS
+from rsqasr.quant.numerics import SCALE_EPS
 from rsqasr.quant.plan import LayerPlan, QuantPlan
 
 
 def act_scale(s) -> np.float32:
-    """An activation scale as the LSQ parameter holds it and every path uses it: float32, >= EPS."""
-    return np.maximum(np.float32(s), np.float32(EPS))
+    """An activation scale as the LSQ parameter holds it and every path uses it: float32, >= SCALE_EPS."""
+    return np.maximum(np.float32(s), np.float32(SCALE_EPS))
 
 
 def layer_scales(lp: LayerPlan, sc: dict) -> tuple[np.float32, np.ndarray]:
-    """``(s_in, s_w)`` of a quantized layer from its entry ``{"act", "weight"}``: float32, >= EPS,
+    """``(s_in, s_w)`` of a quantized layer from its entry ``{"act", "weight"}``: float32, >= SCALE_EPS,
     ``s_w`` with one value per output channel (a per-tensor scale repeated)."""
-    s_w = np.maximum(np.asarray(sc["weight"], dtype=np.float32).reshape(-1), np.float32(EPS))
+    s_w = np.maximum(np.asarray(sc["weight"], dtype=np.float32).reshape(-1), np.float32(SCALE_EPS))
     return act_scale(sc["act"]), np.broadcast_to(s_w, (lp.cout,)).astype(np.float32)
 
 
