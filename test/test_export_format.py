@@ -60,3 +60,22 @@ def test_codes_are_the_on_disk_encoding():
     assert fmt.NODE_OPS == ("input", "transpose", "pad", "relu", "add", "conv", "linear")
     assert fmt.TOKEN_TYPES == ("char", "bpe")
     assert (fmt.FLAG_BIAS, fmt.FLAG_PER_CHANNEL, fmt.FLAG_RELU) == (1, 2, 4)
+
+
+def test_fuzz_seeds_are_written_from_python_and_read_back(tmp_path):
+    """rsqasr.bin.make_fuzz_seeds writes the files of src_arm/fuzz/corpus (the engine's fuzzers
+    read them; the engine itself never runs Python), each model one that read_model accepts."""
+    from pathlib import Path
+
+    from rsqasr.bin import make_fuzz_seeds
+    from rsqasr.export import read_model
+
+    corpus = Path(__file__).resolve().parents[1] / "src_arm/fuzz/corpus"
+    make_fuzz_seeds.run(make_fuzz_seeds.main, make_fuzz_seeds.get_parser(), ["--out", str(tmp_path)])
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*") if p.is_file())
+    models = [n for n in names if n.startswith("model/")]
+    assert len(models) == 8
+    for n in models:
+        m = read_model(tmp_path / n)
+        assert m.tokens == ["<blank>", "<unk>", "a", "<space>", "b"] and m.input_dim == 6, n
