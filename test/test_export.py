@@ -272,7 +272,7 @@ def exp_dir(tmp_path_factory, feats_dir) -> Path:
 
 
 def test_export_cli_checks_and_is_atomic(exp_dir, feats_dir, tmp_path, monkeypatch):
-    from rsqasr import export as ex
+    from rsqasr.export import check as ex
     from rsqasr.bin import export as cli
 
     out = tmp_path / "m.rsq"

@@ -13,7 +13,8 @@ from torch import nn
 
 from conftest import REPO, run
 from rsqasr.models import (ConvDFSMN, Wav2letter, build_model, check_input_lengths, conv1d_layers,
-                           count_params_macs, winograd_candidates)
+                           count_params_macs)
+from rsqasr.quant.plan import winograd_candidates
 
 AISHELL_CONF = REPO / "egs" / "aishell" / "conf"
 MINI_CONF = REPO / "egs" / "mini_aishell" / "conf"

@@ -17,8 +17,8 @@ from rsqasr.quant.lsq import LSQQuantizer, lsq_quantize
 from rsqasr.quant.numerics import (quantize_f32_np, quantize_f32_torch, quantize_multiplier, requantize_np,
                                    requantize_scalar, requantize_torch, round_half_away_np, round_half_away_torch)
 from rsqasr.quant.plan import QuantPlan, make_plan
-from rsqasr.quant.rsq import (QConv1d, constrain_scales_, get_scales, load_quant, quant_noise_loss,
-                              quantize_model, save_quant)
+from rsqasr.quant.rsq import QConv1d, constrain_scales_, get_scales, quant_noise_loss, quantize_model
+from rsqasr.quant.scales import load_quant, save_quant
 
 TINY_DFSMN = {"kind": "convdfsmn", "front_channels": 24, "context_kernel": 7, "unit_widths": [40, 36],
               "num_blocks": 2, "hidden_size": 48, "proj_size": 20, "memory_size": 5, "output_size": 32}

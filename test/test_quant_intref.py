@@ -144,7 +144,7 @@ def test_intref_matches_fake_quant_model(conf, plan_kw, method):
     # exact mode: bit-identical up to the classifier input; the classifier itself within float tolerance
     lin = next(n for n in im.plan.graph.nodes if n.module == "classifier")
     v = vals[lin.inputs[0]]
-    v = v.q.astype(np.float32) * v.s if isinstance(v, intref._Q) else v
+    v = v.q.astype(np.float32) * v.s if isinstance(v, intref.QTensor) else v
     if any(lp.op == "conv" and not lp.quantized for lp in im.plan.layers.values()):
         assert np.allclose(v, cls_in["x"], rtol=1e-5, atol=1e-6 * np.abs(v).max())   # FP32 conv: BLAS order
     else:

@@ -24,7 +24,7 @@ from rsqasr.ctc_model import greedy_ids
 from rsqasr.data.datadir import DataDirError, read_kv
 from rsqasr.decoding import ctc_prefix_beam_search
 from rsqasr.inference import load_asr
-from rsqasr.quant import IntModel, load_quant, quantize_model
+from rsqasr.quant import resolve_quantization
 from rsqasr.utils.fileio import atomic_open
 from rsqasr.utils.log import progress_enabled
 
@@ -36,16 +36,14 @@ def main(args) -> None:
     model, text, conf = load_asr(exp, model_file)
     net = model.net
     intmodel = None
-    if args.quant:  # PTQ: the float model with a plan and calibrated scales
-        if hasattr(net, "quant_plan"):
-            raise ValueError(f"{exp} is already quantization-aware (RSQ); --quant is for FP32 experiments")
-        plan, scales = load_quant(args.quant)
+    # PTQ (an FP32 experiment and --quant) or RSQ (the experiment's own plan and learned scales);
+    # None: an FP32 model, decoded as such
+    q = resolve_quantization(net, quant_json=args.quant)
+    if q is not None:
         if args.engine == "intref":
-            intmodel = IntModel.from_float(net, plan, scales)
-        else:
-            quantize_model(net, plan, scales)
-    elif hasattr(net, "quant_plan") and args.engine == "intref":
-        intmodel = IntModel.from_fake_quant(net)
+            intmodel = q.intmodel(net)
+        else:   # torch fake quantization, the training-time forward
+            q.torch_net(net, mode="fake", inplace=True)
     if intmodel is not None:
         logging.info("decoding through the integer reference (%s plan)", intmodel.plan.kind)
     feats_scp = Path(args.feats_scp)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from rsqasr.bin._cli import make_parser, run
+from rsqasr.quant.source import VARIANTS
 
 
 def main(args) -> None:
@@ -45,7 +46,7 @@ def get_parser():
     p = make_parser(__doc__)
     p.add_argument("--exp_dir", required=True, help="training experiment dir (FP32 or RSQ)")
     p.add_argument("--model", default="valid.cer.ave.pth", help="model file (relative to --exp_dir or a path)")
-    p.add_argument("--quant", choices=["none", "int8_gemm", "wino"], default="none",
+    p.add_argument("--quant", choices=VARIANTS, default="none",
                    help="none: FP32; int8_gemm / wino: the quantized model (RSQ experiment or --quant_json)")
     p.add_argument("--quant_json", default=None, help="PTQ: quant.json (plan + scales) from rsqasr.bin.quantize")
     p.add_argument("--check_data_dir", default=None, help="data dir (feats.scp) to check the written file on")

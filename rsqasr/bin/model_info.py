@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from rsqasr.bin._cli import make_parser, run
-from rsqasr.models import build_model, conv1d_layers, count_params_macs
+from rsqasr.models import build_model, count_params_macs
 from rsqasr.models.common import fold_batchnorm
-from rsqasr.models.count import is_winograd_shaped
+from rsqasr.quant.plan import winograd_candidates
 
 
 def load_model_conf(path: str | Path) -> dict:
@@ -50,10 +50,9 @@ def main(args) -> None:
     print(f"  subsampling {model.subsampling}, receptive field {model.receptive_field} frames, "
           f"output frames {model.output_lengths(args.frames)}")
     print("  Winograd-shaped convs (k >= 3, stride 1): name (k, cin, cout)")
-    for name, conv in conv1d_layers(model):
-        if is_winograd_shaped(conv):
-            note = f"  depthwise (groups={conv.groups})" if conv.groups > 1 else ""
-            print(f"    {name:24s} ({conv.kernel_size[0]}, {conv.in_channels}, {conv.out_channels}){note}")
+    for name, conv in winograd_candidates(model, include_depthwise=True):
+        note = f"  depthwise (groups={conv.groups})" if conv.groups > 1 else ""
+        print(f"    {name:24s} ({conv.kernel_size[0]}, {conv.in_channels}, {conv.out_channels}){note}")
 
 
 def get_parser():

@@ -15,13 +15,12 @@ from typing import Any, Mapping
 
 from rsqasr.models.common import CTCConvModel, check_input_lengths
 from rsqasr.models.convdfsmn import ConvDFSMN, ConvDFSMNConfig
-from rsqasr.models.count import conv1d_layers, count_params_macs, winograd_candidates
+from rsqasr.models.count import conv1d_layers, count_params_macs
 from rsqasr.models.wav2letter import Wav2letter, Wav2letterConfig
 
 MODELS = {"convdfsmn": (ConvDFSMN, ConvDFSMNConfig), "wav2letter": (Wav2letter, Wav2letterConfig)}
 
-__all__ = ["build_model", "count_params_macs", "conv1d_layers", "winograd_candidates",
-           "check_input_lengths", "CTCConvModel", "ConvDFSMN", "ConvDFSMNConfig", "Wav2letter",
+__all__ = ["build_model", "count_params_macs", "conv1d_layers", "check_input_lengths", "CTCConvModel", "ConvDFSMN", "ConvDFSMNConfig", "Wav2letter",
            "Wav2letterConfig", "MODELS"]
 
 

@@ -11,18 +11,6 @@ def conv1d_layers(model: nn.Module) -> list[tuple[str, nn.Conv1d]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv1d)]
 
 
-def is_winograd_shaped(conv: nn.Conv1d) -> bool:
-    """k >= 3, stride 1, dilation 1: the convs the paper runs as F(2,3) Winograd (section 3)."""
-    return conv.kernel_size[0] >= 3 and conv.stride[0] == 1 and conv.dilation[0] == 1
-
-
-def winograd_candidates(model: nn.Module, include_depthwise: bool = False) -> list[tuple[str, nn.Conv1d]]:
-    """Dense (groups=1) Winograd-shaped convs; with ``include_depthwise`` also grouped ones such
-    as the DFSMN memory (Table 3 lists only dense convs)."""
-    return [(n, c) for n, c in conv1d_layers(model)
-            if is_winograd_shaped(c) and (include_depthwise or c.groups == 1)]
-
-
 def count_params_macs(model: nn.Module, frames: int = 600, input_dim: int = 80) -> dict[str, int]:
     """Parameters and MACs for one utterance of ``frames`` input frames (batch 1).
 

@@ -1,7 +1,13 @@
 """Integer reference: exactly what the deployed engine computes, in numpy (batch 1).
 
-    im = IntModel.from_fake_quant(net)       # net after quantize_model (its plan + learned scales)
-    logits = im.run(feats)                   # feats (T, D) float32, AFTER global CMVN -> (T', V)
+    im = IntModel.from_scales(net, plan, scales)   # the one constructor: PTQ (calibrated scales),
+                                                   # RSQ (get_scales(net): the learned ones), FP32 ({})
+    logits = im.run(feats)                         # feats (T, D) float32, AFTER global CMVN -> (T', V)
+
+``int_layer`` turns one layer's float weight and bias and its scales into what the engine stores
+(integer weight, int32 bias, requantization multipliers and shifts or dequantization scales); the
+fake-quant "exact" forward (``rsqasr.quant.rsq``) computes with the same function, so both paths
+hold the same integers by construction.
 
 Integer arithmetic is done in int64 numpy arrays; integer GEMMs run as float64 BLAS matmuls of
 integer-valued arrays, which is exact (every product and partial sum is an integer below 2^53,
@@ -10,7 +16,7 @@ the plan says so: the network input, dequantized outputs (float32(acc) * float32
 float adds/ReLUs of the graph (numpy float32, elementwise, one rounding each, in the traced order),
 and FP32 layers (the classifier by default; BLAS order, hence compared with a tolerance).
 
-Conv algorithms (activations time-major [T][C], weights [cout][cin][k] as in src_arm/rsq.h):
+Conv algorithms (activations time-major [T][C], weights [cout][cin][k] as in src_arm/include/rsq/rsq.h):
 - ``conv_gemm_int``: acc[t][co] = bias[co] + sum_{j,ci} x[t*stride - pad_left + j][ci] * w[co][ci][j].
 - ``conv_wino23_int``: F(2,3) Winograd, stride 1, k >= 3: floor(k/3) 3-tap chunks in the Winograd
   domain plus k%3 leftover taps as GEMM, all in one int32 tile, with
@@ -30,10 +36,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
-from rsqasr.quant.numerics import (INT32_MAX, INT32_MIN, dequant_scale, multiplier_real, quantize_f32_np,
-                                   quantize_multiplier, requantize_np)
+from rsqasr.quant.numerics import (INT32_MAX, INT32_MIN, dequant_scale, quantize_bias, quantize_f32_np,
+                                   quantize_f32_torch, requant_multipliers, requantize_np)
 from rsqasr.quant.plan import LayerPlan, QuantPlan
+from rsqasr.quant.scales import check_scales, layer_scales
 
 BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.int64)
 BT_ERRATUM = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]], dtype=np.int64)
@@ -196,12 +204,45 @@ class IntLayer:
     deq: np.ndarray | None = None
 
 
+def int_layer(lp: LayerPlan, weight: torch.Tensor, bias: torch.Tensor | None, s_in: np.float32, s_w: np.ndarray,
+              requant: tuple[np.float32, int, int] | None = None) -> IntLayer:
+    """A quantized layer as the engine stores it, from its float ``weight``/``bias`` and scales
+    (``scales.layer_scales``: float32 ``s_in``, ``s_w`` per output channel): integer weight (the
+    engine's float -> int rule, ``numerics.quantize_f32_torch``), int32 bias at s_in*s_w, and
+    either ``requant = (s_out, lo, hi)`` (the consumer's input scale and range: M and shift per
+    channel from ``numerics.requant_multipliers``) or, with None, the dequantization scales."""
+    w = weight.detach().float().cpu()
+    sw_t = torch.from_numpy(s_w.copy()).reshape([-1] + [1] * (w.dim() - 1))
+    wq = quantize_f32_torch(w, sw_t, lp.w_T).to(torch.int64).numpy()
+    b = (quantize_bias(bias.detach().float().cpu().numpy(), s_in, s_w) if bias is not None
+         else np.zeros(lp.cout, dtype=np.int64))
+    il = IntLayer(lp, wq, b, s_in, s_w)
+    if lp.out == "requant":
+        if requant is None:
+            raise ValueError(f"{lp.name}: a requantized output needs the consumer's scale and range")
+        s_out, il.lo, il.hi = requant
+        il.M, il.shift = requant_multipliers(s_in, s_w, s_out)
+        il.s_out = np.float32(s_out)
+    else:
+        il.deq = dequant_scale(s_in, s_w)
+    return il
+
+
 @dataclass
-class _Q:
-    """An int8 tensor (values in [-T, T]) at scale s."""
+class QTensor:
+    """An int8 value of the graph (integers in [-T, T] as an int array) at scale s."""
     q: np.ndarray
     s: np.float32
     T: int
+
+    def dequantize(self) -> np.ndarray:
+        """float32(q) * s, as the engine turns an int8 value back into float32."""
+        return self.q.astype(np.float32) * self.s
+
+
+def as_float(v) -> np.ndarray:
+    """A graph value as float32: a ``QTensor`` dequantized, a float array as it is."""
+    return v.dequantize() if isinstance(v, QTensor) else np.asarray(v, dtype=np.float32)
 
 
 class IntModel:
@@ -212,55 +253,54 @@ class IntModel:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_fake_quant(cls, net, debug: bool = False) -> "IntModel":
-        """From a model wrapped by ``rsqasr.quant.rsq.quantize_model`` (its plan and current scales)."""
-        plan: QuantPlan = net.quant_plan
+    def from_scales(cls, net, plan: QuantPlan, scales: dict, debug: bool = False) -> "IntModel":
+        """The integer model of ``net`` under ``plan`` with ``scales`` (``{layer: {"act", "weight"}}``
+        for every quantized layer: ``calibrate``'s or a quant.json's for PTQ, ``get_scales(net)``
+        for RSQ; ``{}`` for an FP32 plan). ``net`` may be the float network or the one
+        ``quantize_model`` wrapped (the wrappers keep the weight and bias); its BatchNorm is folded
+        into the convs first, in place, as ``make_plan`` did before tracing."""
+        from rsqasr.models.common import fold_batchnorm
+
+        fold_batchnorm(net)
+        check_scales(plan, scales)
+        sc = {lp.name: layer_scales(lp, scales[lp.name]) for lp in plan.quantized_layers()}
         layers = {}
-        params = {}
         for lp in plan.layers.values():
             mod = net.get_submodule(lp.name)
-            if lp.quantized:
-                params[lp.name] = mod.int_params()
-        for lp in plan.layers.values():
-            mod = net.get_submodule(lp.name)
+            wshape = (lp.cout, lp.cin // lp.groups, lp.k) if lp.op == "conv" else (lp.cout, lp.cin)
+            if tuple(mod.weight.shape) != wshape:
+                raise ValueError(f"{lp.name}: weight of shape {tuple(mod.weight.shape)}, the plan says {wshape} "
+                                 f"(a plan of another model?)")
             if not lp.quantized:
                 w = mod.weight.detach().float().cpu().numpy().copy()
                 b = mod.bias.detach().float().cpu().numpy().copy() if mod.bias is not None else None
                 layers[lp.name] = IntLayer(lp, w, b)
                 continue
-            p = params[lp.name]
-            il = IntLayer(lp, p["w"], p["b"], p["s_in"], p["s_w"])
-            if lp.out == "requant":
-                s_out = params[lp.out_consumer]["s_in"]
-                mult = [quantize_multiplier(multiplier_real(p["s_in"], sw, s_out)) for sw in p["s_w"]]
-                il.M = np.array([m for m, _ in mult], dtype=np.int64)
-                il.shift = np.array([s for _, s in mult], dtype=np.int64)
-                il.lo, il.hi = plan.out_range(lp)
-                il.s_out = np.float32(s_out)
-            else:
-                il.deq = dequant_scale(p["s_in"], p["s_w"])
-            layers[lp.name] = il
+            s_in, s_w = sc[lp.name]
+            requant = (sc[lp.out_consumer][0], *plan.out_range(lp)) if lp.out == "requant" else None
+            layers[lp.name] = int_layer(lp, mod.weight, mod.bias, s_in, s_w, requant)
         return cls(plan, layers, debug)
 
     @classmethod
-    def from_float(cls, net, plan: QuantPlan, scales: dict, debug: bool = False) -> "IntModel":
-        """PTQ: a deep copy of the float ``net`` quantized with ``scales``."""
-        import copy
-        from rsqasr.quant.rsq import quantize_model
-        return cls.from_fake_quant(quantize_model(copy.deepcopy(net).cpu(), plan, scales), debug)
+    def from_fake_quant(cls, net, debug: bool = False) -> "IntModel":
+        """``from_scales`` of a network ``quantize_model`` wrapped, with its plan and the scales it
+        holds (learned by RSQ, or put there from calibration)."""
+        from rsqasr.quant.rsq import get_scales
+
+        return cls.from_scales(net, net.quant_plan, get_scales(net), debug)
 
     # ---------------------------------------------------------------- execution
-    def _layer(self, il: IntLayer, v, time_major_in: bool):
+    def _layer(self, il: IntLayer, v):
         lp = il.plan
         if not lp.quantized:
-            x = v if not isinstance(v, _Q) else (v.q.astype(np.float32) * v.s)
+            x = as_float(v)
             if lp.op == "linear":
                 y = (x.astype(np.float32) @ il.w.T).astype(np.float32)
                 return y + il.b[None, :] if il.b is not None else y
             y = conv_f32(x.T, il.w, il.b, lp.stride, lp.pad_left, lp.pad_right, lp.groups)
             return y.T.copy()
         # quantize the input (or take the producer's requantized int8 as is)
-        if isinstance(v, _Q):
+        if isinstance(v, QTensor):
             if v.T != lp.act_T or v.s != il.s_in:
                 raise AssertionError(f"{lp.name}: int8 input at scale {v.s}/±{v.T}, expected {il.s_in}/±{lp.act_T}")
             q = v.q
@@ -278,11 +318,11 @@ class IntModel:
                 acc = conv_grouped_int(xt, il.w, il.b, lp.groups, lp.stride, lp.pad_left, lp.pad_right)
         # acc is [T][cout]
         if lp.out == "requant":
-            out = _Q(requantize_np(acc, il.M[None, :], il.shift[None, :], il.lo, il.hi), il.s_out, il.hi)
+            out = QTensor(requantize_np(acc, il.M[None, :], il.shift[None, :], il.lo, il.hi), il.s_out, il.hi)
         else:
             out = acc.astype(np.float32) * il.deq[None, :]
         if lp.op == "conv":
-            out = _Q(out.q.T.copy(), out.s, out.T) if isinstance(out, _Q) else out.T.copy()
+            out = QTensor(out.q.T.copy(), out.s, out.T) if isinstance(out, QTensor) else out.T.copy()
         return out
 
     def run(self, feats: np.ndarray, return_values: bool = False):
@@ -301,24 +341,25 @@ class IntModel:
             if n.op == "transpose":
                 if n.attrs["dims"] != [1, 2]:
                     raise NotImplementedError(f"transpose {n.attrs['dims']}")
-                vals[n.id] = _Q(a.q.T.copy(), a.s, a.T) if isinstance(a, _Q) else a.T.copy()
+                vals[n.id] = QTensor(a.q.T.copy(), a.s, a.T) if isinstance(a, QTensor) else a.T.copy()
             elif n.op == "pad":
                 pw = [(0, 0), (n.attrs["left"], n.attrs["right"])]
-                vals[n.id] = _Q(np.pad(a.q, pw), a.s, a.T) if isinstance(a, _Q) else np.pad(a, pw)
+                vals[n.id] = QTensor(np.pad(a.q, pw), a.s, a.T) if isinstance(a, QTensor) else np.pad(a, pw)
             elif n.op == "relu":
-                vals[n.id] = _Q(np.maximum(a.q, 0), a.s, a.T) if isinstance(a, _Q) else np.maximum(a, np.float32(0))
+                vals[n.id] = (QTensor(np.maximum(a.q, 0), a.s, a.T) if isinstance(a, QTensor)
+                              else np.maximum(a, np.float32(0)))
             elif n.op == "add":
                 b = vals[n.inputs[1]]
-                if isinstance(a, _Q) or isinstance(b, _Q):
+                if isinstance(a, QTensor) or isinstance(b, QTensor):
                     raise AssertionError("add of a requantized int8 tensor (plan error)")
                 vals[n.id] = (a + b).astype(np.float32)
             elif n.op in ("conv", "linear"):
-                vals[n.id] = self._layer(self.layers[n.module], a, False)
+                vals[n.id] = self._layer(self.layers[n.module], a)
             else:
                 raise NotImplementedError(f"node op {n.op}")
         out = vals[self.plan.graph.output]
-        if isinstance(out, _Q):
-            out = out.q.astype(np.float32) * out.s
+        if isinstance(out, QTensor):
+            out = out.dequantize()
         return (out, vals) if return_values else out
 
 

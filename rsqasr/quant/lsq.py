@@ -25,9 +25,9 @@ import math
 import torch
 from torch import nn
 
-from rsqasr.quant.numerics import round_half_away_torch
+from rsqasr.quant.numerics import SCALE_EPS, round_half_away_torch
 
-EPS = 1e-8
+EPS = SCALE_EPS
 
 
 class LSQFunction(torch.autograd.Function):

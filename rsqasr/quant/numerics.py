@@ -11,7 +11,10 @@ side) and documented in ``docs/quantization.md``:
 - ``quantize_multiplier(m)`` / ``requantize(acc, M, shift, lo, hi)``: src_arm/QUANT.md bit for bit.
 - ``dequant_scale(s_in, s_w) = float32(float64(s_in) * float64(s_w))``; a dequantized output is
   ``float32(acc) * dequant_scale`` (two float32 roundings: int32 -> float32, then the product).
-- ``multiplier_real(s_in, s_w, s_out) = float64(s_in) * float64(s_w) / float64(s_out)``.
+- ``multiplier_real(s_in, s_w, s_out) = float64(s_in) * float64(s_w) / float64(s_out)``;
+  ``requant_multipliers(s_in, s_w, s_out)``: ``quantize_multiplier`` of it per output channel, the
+  one place a layer's (M, shift) are derived (the integer reference and the fake-quant "exact"
+  forward both get them from ``intref.int_layer``, which calls it).
 - ``quantize_bias(b, s_in, s_w) = clamp_int32(round_half_away(float64(b) / (float64(s_in) * float64(s_w))))``.
 """
 
@@ -24,6 +27,7 @@ import torch
 
 INT32_MIN = -(2 ** 31)
 INT32_MAX = 2 ** 31 - 1
+SCALE_EPS = 1e-8      # the smallest scale: LSQ's forward uses max(s, SCALE_EPS), and so does every integer path
 
 
 # ---------------------------------------------------------------- rounding / quantizing floats
@@ -115,6 +119,14 @@ def requantize_scalar(acc: int, M: int, shift: int, lo: int, hi: int) -> int:
 # ---------------------------------------------------------------- derived constants
 def multiplier_real(s_in: float, s_w: float, s_out: float) -> float:
     return float(np.float32(s_in)) * float(np.float32(s_w)) / float(np.float32(s_out))
+
+
+def requant_multipliers(s_in, s_w, s_out) -> tuple[np.ndarray, np.ndarray]:
+    """(M, shift) per output channel (int64 arrays, one entry per element of ``s_w``) of the
+    requantization from accumulators at scale s_in*s_w[co] to int8 at s_out (QUANT.md)."""
+    s_w = np.asarray(s_w, dtype=np.float32).reshape(-1)
+    mult = [quantize_multiplier(multiplier_real(s_in, sw, s_out)) for sw in s_w]
+    return np.array([m for m, _ in mult], dtype=np.int64), np.array([sh for _, sh in mult], dtype=np.int64)
 
 
 def dequant_scale(s_in, s_w) -> np.ndarray:

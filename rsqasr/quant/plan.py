@@ -1,11 +1,12 @@
 """Per-layer quantization plan, decided from the model from outside (no model-specific code).
 
-    plan = make_plan(net, kind="wino")            # or "int8_gemm"; quantize_classifier=False
+    plan = make_plan(net, kind="wino")            # or "int8_gemm" / "fp32"; quantize_classifier=False
     print(plan.table()); plan.save("exp/x/quant_plan.json"); plan = QuantPlan.load(...)
 
 Rules (paper sections 2-3 and Table 2's note):
 
-- ``nn.Conv1d`` with k >= 3, stride 1, dilation 1, groups 1: ``wino23`` (F(2,3) Winograd):
+- ``nn.Conv1d`` with k >= 3, stride 1, dilation 1, groups 1 (``is_winograd_shaped``: the one
+  statement of that rule): ``wino23`` (F(2,3) Winograd):
   activations 7-bit [-63, 63] (alpha = 1.0), weights range-scaled [-42, 42] (alpha = 1.5).
 - ``nn.Conv1d`` with k = 1 or stride > 1 (or dilation > 1): ``int8`` (GEMM): [-127, 127] for both.
 - depthwise / grouped ``nn.Conv1d`` (the DFSMN memory): ``int8`` direct by default
@@ -16,6 +17,8 @@ Rules (paper sections 2-3 and Table 2's note):
   MACs are < 1 % of the model (p * m per frame). Plain int8 keeps the full 8-bit range.
 - ``nn.Linear`` (the classifier): ``fp32`` unless ``quantize_classifier=True`` (then ``int8``).
 - ``kind="int8_gemm"``: every conv ``int8`` (the paper's "INT8 GEMM" baseline rows).
+- ``kind="fp32"``: every layer ``fp32`` (the FP32 export: the same traced, BatchNorm-folded graph
+  with nothing quantized; the other options are recorded but change nothing).
 
 Scales are symmetric; per tensor by default, ``weight_per_channel=True`` gives one weight scale
 per output channel. The plan also stores the traced graph (``rsqasr.quant.graph``) and, for
@@ -34,11 +37,32 @@ from pathlib import Path
 from torch import nn
 
 from rsqasr.models.common import fold_batchnorm
+from rsqasr.models.count import conv1d_layers
 from rsqasr.quant.graph import Graph, Node, trace
+from rsqasr.utils.fileio import atomic_write_text
 
 WINO_ACT_T, WINO_W_T = 63, 42
 INT8_T = 127
-SCHEMES = ("wino23", "int8", "fp32")
+# A layer's scheme. The position is the scheme's code in the engine's model file (LAYR record,
+# src_arm/FORMAT.md): the exporter encodes with SCHEMES.index, so never reorder or insert.
+SCHEMES = ("fp32", "int8", "wino23")
+PLAN_KINDS = ("wino", "int8_gemm", "fp32")
+PLAN_FILE_FORMAT = "rsqasr-quant-plan-1"
+
+
+def is_winograd_shaped(k: int, stride: int, dilation: int = 1) -> bool:
+    """k >= 3, stride 1, dilation 1: the convs the paper runs as F(2,3) Winograd (section 3).
+    ``make_plan`` gives dense ones the ``wino23`` scheme; depthwise ones stay int8 direct."""
+    return k >= 3 and stride == 1 and dilation == 1
+
+
+def winograd_candidates(model: nn.Module, include_depthwise: bool = False) -> list[tuple[str, nn.Conv1d]]:
+    """The model's Winograd-shaped ``nn.Conv1d`` layers (name, module) in registration order: dense
+    (groups=1) ones only, as Table 3 lists them, or with ``include_depthwise`` also grouped ones
+    such as the DFSMN memory."""
+    return [(n, c) for n, c in conv1d_layers(model)
+            if is_winograd_shaped(c.kernel_size[0], c.stride[0], c.dilation[0])
+            and (include_depthwise or c.groups == 1)]
 
 
 @dataclass
@@ -84,8 +108,7 @@ class QuantPlan:
 
     def out_range(self, lp: LayerPlan) -> tuple[int, int]:
         """[lo, hi] of a requantized output (the consumer's input range, lo = 0 with ReLU)."""
-        T = self.layers[lp.out_consumer].act_T
-        return (0 if lp.out_relu else -T), T
+        return requant_range(lp, self.layers[lp.out_consumer])
 
     # ------------------------------------------------------------ printing / JSON
     def table(self) -> str:
@@ -102,22 +125,47 @@ class QuantPlan:
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
-        return {"format": "rsqasr-quant-plan-1", "kind": self.kind, "options": self.options,
+        return {"format": PLAN_FILE_FORMAT, "kind": self.kind, "options": self.options,
                 "layers": [asdict(lp) for lp in self.layers.values()], "graph": self.graph.to_dict()}
 
     @staticmethod
     def from_dict(d: dict) -> "QuantPlan":
-        if d.get("format") != "rsqasr-quant-plan-1":
+        if d.get("format") != PLAN_FILE_FORMAT:
             raise ValueError(f"not a quantization plan (format {d.get('format')!r})")
         layers = {lp["name"]: LayerPlan(**lp) for lp in d["layers"]}
         return QuantPlan(d["kind"], layers, Graph.from_dict(d["graph"]), d.get("options", {}))
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+    # ------------------------------------------------------------ the plan file
+    def save(self, path: str | Path, scales: dict | None = None) -> None:
+        """The one way a plan is stored: one JSON object ``{"plan": ..., "scales": ...}``, written
+        atomically (temporary file + rename: a killed run leaves the old file or the new one).
+        ``scales`` makes it a quant.json (``rsqasr.quant.save_quant``); None stores the plan alone."""
+        atomic_write_text(path, json.dumps({"plan": self.to_dict(), "scales": scales}, indent=1) + "\n")
+
+    @staticmethod
+    def load_file(path: str | Path) -> tuple["QuantPlan", dict | None]:
+        """The plan and the scales (None when stored without) of a file ``save`` wrote; a file that
+        is not one is a ValueError naming it. The scales are not checked here (``load_quant`` does)."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read quantization file: {e}") from e
+        if not isinstance(d, dict) or "plan" not in d or "scales" not in d:
+            raise ValueError(f"{path}: not a quantization file (a JSON object with 'plan' and 'scales')")
+        try:
+            plan = QuantPlan.from_dict(d["plan"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: bad plan: {e}") from e
+        return plan, d["scales"]
 
     @staticmethod
     def load(path: str | Path) -> "QuantPlan":
-        return QuantPlan.from_dict(json.loads(Path(path).read_text()))
+        return QuantPlan.load_file(path)[0]
+
+
+def requant_range(lp: LayerPlan, consumer: LayerPlan) -> tuple[int, int]:
+    """[lo, hi] of ``lp``'s requantized output: its consumer's input range, lo = 0 with a fused ReLU."""
+    return (0 if lp.out_relu else -consumer.act_T), consumer.act_T
 
 
 # ------------------------------------------------------------------ graph clean-up
@@ -166,9 +214,10 @@ def make_plan(net: nn.Module, kind: str = "wino", quantize_classifier: bool = Fa
     """Decide the plan of ``net`` (a CTC conv model: ``net(feats (B,T,D), lens) -> (logits, lens)``).
 
     BatchNorm layers of the model are folded into their convs first (in place): the plan, the
-    fake quantization and the integer reference all see the folded convs."""
-    if kind not in ("wino", "int8_gemm"):
-        raise ValueError(f"plan kind must be 'wino' or 'int8_gemm', got {kind!r}")
+    fake quantization and the integer reference all see the folded convs. ``kind="fp32"`` is the
+    plan of the FP32 export: the same graph, every layer ``fp32``."""
+    if kind not in PLAN_KINDS:
+        raise ValueError(f"plan kind must be one of {', '.join(map(repr, PLAN_KINDS))}, got {kind!r}")
     if depthwise not in ("int8", "fp32"):
         raise ValueError(f"depthwise must be 'int8' or 'fp32', got {depthwise!r}")
     fold_batchnorm(net)  # training-time BatchNorm becomes part of the convs (in place)
@@ -189,12 +238,14 @@ def make_plan(net: nn.Module, kind: str = "wino", quantize_classifier: bool = Fa
                 raise ValueError(f"{n.module}: stride {s} is not supported by the engine (1 or 2)")
             lp = LayerPlan(n.module, "conv", "int8", m.in_channels, m.out_channels, k, s, g,
                            n.attrs["pad_left"], n.attrs["pad_right"])
-            if g > 1:
+            if kind == "fp32":
+                lp.scheme = "fp32"
+            elif g > 1:
                 lp.scheme = depthwise
-            elif kind == "wino" and k >= 3 and s == 1:
+            elif kind == "wino" and is_winograd_shaped(k, s, d):
                 lp.scheme = "wino23"
         else:
-            lp = LayerPlan(n.module, "linear", "int8" if quantize_classifier else "fp32",
+            lp = LayerPlan(n.module, "linear", "int8" if quantize_classifier and kind != "fp32" else "fp32",
                            m.in_features, m.out_features)
         if lp.scheme == "wino23":
             lp.act_T, lp.w_T, lp.act_alpha, lp.w_alpha = WINO_ACT_T, WINO_W_T, 1.0, 1.5

@@ -20,25 +20,26 @@ Two forward modes (``set_mode(net, mode)``):
   output (single rounding of the float conv output here, QUANT.md's double rounding there).
 - ``"exact"`` (evaluation, export checks): the integer pipeline simulated exactly in torch:
   int accumulators (float64 conv of integers, exact), int32 bias, QUANT.md requantization to the
-  consumer's scale or float32 dequantization. Bit-identical to ``rsqasr.quant.intref`` up to the
-  FP32 classifier (whose float summation order differs between BLAS libraries).
+  consumer's scale or float32 dequantization, with the integer weights, bias, multipliers and
+  shifts of ``intref.int_layer`` (the integer reference's own). Bit-identical to
+  ``rsqasr.quant.intref`` up to the FP32 classifier (whose float summation order differs between
+  BLAS libraries).
+
+The scales live in the LSQ parameters; ``get_scales(net)`` reads them out as the mapping
+``calibrate`` produces (``rsqasr.quant.scales``), which is what ``IntModel.from_scales`` takes.
 """
 
 from __future__ import annotations
 
-import json
-import numbers
-from pathlib import Path
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsqasr.quant.intref import IntLayer, int_layer
 from rsqasr.quant.lsq import LSQQuantizer
-from rsqasr.quant.numerics import (dequant_scale, multiplier_real, quantize_bias, quantize_f32_torch,
-                                   quantize_multiplier, requantize_torch, round_half_away_torch)
-from rsqasr.quant.plan import LayerPlan, QuantPlan
+from rsqasr.quant.numerics import quantize_f32_torch, requantize_torch, round_half_away_torch
+from rsqasr.quant.plan import LayerPlan, QuantPlan, requant_range
+from rsqasr.quant.scales import act_scale, check_scales, layer_scales
 
 MODES = ("fake", "exact")
 
@@ -55,45 +56,38 @@ class _QMixin:
         self._consumer: list = []          # [module] whose act_quant scale is our requant target
         self._frames: dict = {}            # padded length -> valid lengths of the net's current batch
 
-    def _weight_scale_vec(self) -> np.ndarray:
-        s = self.weight_quant.effective_scale().detach().float().flatten().numpy()
-        return np.broadcast_to(s, (self.plan.cout,)).astype(np.float32)
-
-    def _act_scale(self) -> float:
-        return float(self.act_quant.effective_scale().detach().float())
-
     def _fake_bias(self):
         if self.bias is None:
             return None
         sb = (self.act_quant.effective_scale() * self.weight_quant.effective_scale().flatten()).detach()
         return self.bias + (round_half_away_torch(self.bias / sb) * sb - self.bias).detach()
 
-    def int_params(self) -> dict:
-        """Integer weight, int32 bias, input scale and weight scales, as the engine stores them."""
-        s_in = np.float32(self._act_scale())
-        s_w = self._weight_scale_vec()
-        w = self.weight.detach().float().cpu()
-        sw_t = torch.from_numpy(s_w.copy()).reshape([-1] + [1] * (w.dim() - 1))
-        wq = quantize_f32_torch(w, sw_t, self.plan.w_T).to(torch.int64).numpy()
-        b = (quantize_bias(self.bias.detach().float().cpu().numpy(), s_in, s_w) if self.bias is not None
-             else np.zeros(self.plan.cout, dtype=np.int64))
-        return {"s_in": s_in, "s_w": s_w, "w": wq, "b": b}
+    def scales(self) -> dict:
+        """This layer's entry of the scales mapping: ``{"act": s_in, "weight": s_w | [s_w per channel]}``
+        (the learned parameters, as ``calibrate`` gives them and a quant.json stores them)."""
+        return {"act": self.act_quant.scale_list(), "weight": self.weight_quant.scale_list()}
 
-    def _exact_out(self, acc: torch.Tensor, ch_dim: int) -> torch.Tensor:
-        """acc (int64, channel axis ch_dim) -> float32 output per the plan (requant or dequant)."""
-        p = self.int_params()
-        shape = [1] * acc.dim()
-        shape[ch_dim] = -1
+    def int_layer(self) -> IntLayer:
+        """The layer as the engine stores it, from its current scales (and, for a requantized
+        output, its consumer's): ``intref.int_layer``, as the integer reference builds it."""
+        s_in, s_w = layer_scales(self.plan, self.scales())
+        requant = None
         if self.plan.out == "requant":
             cons = self._consumer[0]
-            s_out = np.float32(cons._act_scale())
-            Ms, shs = zip(*(quantize_multiplier(multiplier_real(p["s_in"], sw, s_out)) for sw in p["s_w"]))
-            lo, hi = (0 if self.plan.out_relu else -cons.plan.act_T), cons.plan.act_T
-            dev = acc.device
-            q = requantize_torch(acc, torch.tensor(Ms, device=dev).reshape(shape),
-                                 torch.tensor(shs, device=dev).reshape(shape), lo, hi)
-            return q.to(torch.float32) * torch.tensor(s_out, device=dev)
-        ds = torch.from_numpy(dequant_scale(p["s_in"], p["s_w"])).reshape(shape).to(acc.device)
+            requant = (act_scale(cons.act_quant.scale_list()), *requant_range(self.plan, cons.plan))
+        return int_layer(self.plan, self.weight, self.bias, s_in, s_w, requant)
+
+    @staticmethod
+    def _exact_out(il: IntLayer, acc: torch.Tensor, ch_dim: int) -> torch.Tensor:
+        """acc (int64, channel axis ch_dim) -> float32 output per the plan (requant or dequant)."""
+        shape = [1] * acc.dim()
+        shape[ch_dim] = -1
+        dev = acc.device
+        if il.plan.out == "requant":
+            q = requantize_torch(acc, torch.from_numpy(il.M).reshape(shape).to(dev),
+                                 torch.from_numpy(il.shift).reshape(shape).to(dev), il.lo, il.hi)
+            return q.to(torch.float32) * torch.tensor(il.s_out, device=dev)
+        ds = torch.from_numpy(il.deq).reshape(shape).to(dev)
         return acc.to(torch.float32) * ds
 
     def _set_frame_mask(self, x: torch.Tensor, time_dim: int) -> None:
@@ -104,8 +98,8 @@ class _QMixin:
         mask = (torch.arange(x.shape[time_dim], device=x.device)[None, :] < lens[:, None].to(x.device)).to(x.dtype)
         self.act_quant.frame_mask = mask.unsqueeze(1) if time_dim == 2 else mask.unsqueeze(2)
 
-    def _exact_input(self, x: torch.Tensor) -> torch.Tensor:
-        return quantize_f32_torch(x, self.act_quant.effective_scale().detach(), self.plan.act_T).double()
+    def _exact_input(self, x: torch.Tensor, il: IntLayer) -> torch.Tensor:
+        return quantize_f32_torch(x, torch.tensor(il.s_in, device=x.device), self.plan.act_T).double()
 
 
 class QConv1d(_QMixin, nn.Conv1d):
@@ -133,10 +127,11 @@ class QConv1d(_QMixin, nn.Conv1d):
 
     @torch.no_grad()
     def _forward_exact(self, x):
-        p = self.int_params()
-        acc = F.conv1d(self._exact_input(x), torch.from_numpy(p["w"]).double().to(x.device),
-                       torch.from_numpy(p["b"]).double().to(x.device), self.stride, self.padding, self.dilation, self.groups)
-        return self._exact_out(torch.round(acc).to(torch.int64), 1)
+        il = self.int_layer()
+        acc = F.conv1d(self._exact_input(x, il), torch.from_numpy(il.w).double().to(x.device),
+                       torch.from_numpy(il.b).double().to(x.device), self.stride, self.padding, self.dilation,
+                       self.groups)
+        return self._exact_out(il, torch.round(acc).to(torch.int64), 1)
 
 
 class QLinear(_QMixin, nn.Linear):
@@ -161,10 +156,10 @@ class QLinear(_QMixin, nn.Linear):
 
     @torch.no_grad()
     def _forward_exact(self, x):
-        p = self.int_params()
-        acc = F.linear(self._exact_input(x), torch.from_numpy(p["w"]).double().to(x.device),
-                       torch.from_numpy(p["b"]).double().to(x.device))
-        return self._exact_out(torch.round(acc).to(torch.int64), acc.dim() - 1)
+        il = self.int_layer()
+        acc = F.linear(self._exact_input(x, il), torch.from_numpy(il.w).double().to(x.device),
+                       torch.from_numpy(il.b).double().to(x.device))
+        return self._exact_out(il, torch.round(acc).to(torch.int64), acc.dim() - 1)
 
 
 QUANT_MODULES = (QConv1d, QLinear)
@@ -238,43 +233,6 @@ def _frame_lengths_hook(frames: dict):
     return hook
 
 
-def _positive_finite(v, where: str) -> None:
-    vals = v if isinstance(v, list) else [v]
-    if not vals or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in vals):
-        raise ValueError(f"{where}: a scale must be a number (or a list of numbers per channel), got {v!r}")
-    bad = [x for x in vals if not (np.isfinite(x) and x > 0)]
-    if bad:
-        raise ValueError(f"{where}: scales must be finite and > 0, got {bad[0]!r}")
-
-
-def check_scales(plan: QuantPlan, scales, source: str = "scales") -> None:
-    """Refuse scales that do not fit ``plan``: every quantized layer needs a positive finite
-    activation scale and weight scale(s) (one per output channel for a per-channel layer), and
-    nothing else may be there. Messages name ``source`` and the layer."""
-    if not isinstance(scales, dict):
-        raise ValueError(f"{source}: scales must be a mapping of layer name -> {{act, weight}}, "
-                         f"got {type(scales).__name__}")
-    want = {lp.name: lp for lp in plan.quantized_layers()}
-    missing = [n for n in want if n not in scales]
-    extra = [n for n in scales if n not in want]
-    if missing:
-        raise ValueError(f"{source}: no scales for layer(s) {', '.join(missing)} of the plan")
-    if extra:
-        raise ValueError(f"{source}: scales for layer(s) {', '.join(extra)} that the plan does not quantize")
-    for name, lp in want.items():
-        sc = scales[name]
-        if not isinstance(sc, dict) or "act" not in sc or "weight" not in sc:
-            raise ValueError(f"{source}: layer {name}: needs 'act' and 'weight' scales, got {sc!r}")
-        _positive_finite(sc["act"], f"{source}: layer {name}: act")
-        _positive_finite(sc["weight"], f"{source}: layer {name}: weight")
-        if isinstance(sc["act"], list):
-            raise ValueError(f"{source}: layer {name}: the activation scale is per tensor, got a list")
-        n_w = len(sc["weight"]) if isinstance(sc["weight"], list) else 1
-        if n_w not in (1, lp.cout) or (lp.per_channel is False and n_w != 1):
-            raise ValueError(f"{source}: layer {name}: {n_w} weight scales for {lp.cout} output channels "
-                             f"({'per channel' if lp.per_channel else 'per tensor'})")
-
-
 def quant_modules(net: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in net.named_modules() if isinstance(m, QUANT_MODULES)}
 
@@ -323,28 +281,6 @@ def constrain_scales_(net: nn.Module) -> None:
 
 
 def get_scales(net: nn.Module) -> dict:
-    return {n: {"act": m.act_quant.scale_list(), "weight": m.weight_quant.scale_list()}
-            for n, m in quant_modules(net).items()}
-
-
-def save_quant(path: str | Path, plan: QuantPlan, scales: dict) -> None:
-    """One JSON file holding the plan (with its graph) and the scales."""
-    from rsqasr.utils.fileio import atomic_write_text
-
-    atomic_write_text(path, json.dumps({"plan": plan.to_dict(), "scales": scales}, indent=1) + "\n")
-
-
-def load_quant(path: str | Path) -> tuple[QuantPlan, dict]:
-    """The plan and scales of a quant.json; a malformed file is a ValueError naming it."""
-    try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read quantization file: {e}") from e
-    if not isinstance(d, dict) or "plan" not in d or "scales" not in d:
-        raise ValueError(f"{path}: not a quantization file (a JSON object with 'plan' and 'scales')")
-    try:
-        plan = QuantPlan.from_dict(d["plan"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: bad plan: {e}") from e
-    check_scales(plan, d["scales"], str(path))
-    return plan, d["scales"]
+    """The scales a quantized ``net`` holds, as ``{layer: {"act", "weight"}}``: what RSQ learned
+    (or what ``quantize_model`` was given), in the mapping ``IntModel.from_scales`` and a quant.json take."""
+    return {n: m.scales() for n, m in quant_modules(net).items()}

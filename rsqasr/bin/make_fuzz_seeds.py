@@ -1,8 +1,10 @@
-"""Write the fuzzers' seed corpora (src_arm/fuzz/corpus/{model,ark}/): very small exported models
-of both kinds and plans (fp32, int8 GEMM, Winograd, Winograd with an int8 classifier) and short
-binary arks. Deterministic; run from the repo root with the venv active:
+"""Write the seed corpora of src_arm's fuzzers (src_arm/fuzz/corpus/{model,ark}/): very small
+exported models of both model kinds and every plan (fp32, int8 GEMM, Winograd, Winograd with an
+int8 classifier) and short binary arks. Deterministic. The engine only reads these files (it
+never needs Python); this step writes them from the exporter, so the seeds follow the format.
 
-    python src_arm/fuzz/make_seeds.py
+Usage:
+    python -m rsqasr.bin.make_fuzz_seeds --out src_arm/fuzz/corpus
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import kaldiio
 import numpy as np
 import torch
 
+from rsqasr.bin._cli import make_parser, run
 from rsqasr.export import fp32_intmodel, write_model
 from rsqasr.models import build_model
 from rsqasr.quant import IntModel, calibrate, make_plan, quantize_model
 
-HERE = Path(__file__).resolve().parent
 DIM, VOCAB = 6, 5
 TOKENS = ["<blank>", "<unk>", "a", "<space>", "b"]
 CONFS = {"dfsmn": {"kind": "convdfsmn", "front_channels": 8, "context_kernel": 5, "unit_widths": [8],
@@ -26,8 +28,8 @@ CONFS = {"dfsmn": {"kind": "convdfsmn", "front_channels": 8, "context_kernel": 5
                  "fc_sizes": [8]}}
 
 
-def main() -> None:
-    out = HERE / "corpus"
+def main(args) -> None:
+    out = Path(args.out)
     (out / "model").mkdir(parents=True, exist_ok=True)
     (out / "ark").mkdir(parents=True, exist_ok=True)
     mean, std = np.linspace(-1, 1, DIM).astype(np.float32), np.linspace(0.5, 2, DIM).astype(np.float32)
@@ -51,5 +53,13 @@ def main() -> None:
     (out / "ark" / "cm.ark").write_bytes(b"k \0BCM \x04\x01\x00\x00\x00")
 
 
+
+
+def get_parser():
+    p = make_parser(__doc__)
+    p.add_argument("--out", required=True, help="corpus dir (gets model/ and ark/)")
+    return p
+
+
 if __name__ == "__main__":
-    main()
+    run(main, get_parser())
