@@ -197,13 +197,9 @@ static int pack_weights(rsq_conv1d_s8 *op, const int8_t *w) {
 rsq_status rsq_conv1d_s8_create(const rsq_conv1d_s8_desc *d, rsq_conv1d_s8 **out) {
   static const char *who = "rsq_conv1d_s8_create";
   if (out) *out = NULL;
-  /* multiplier and shift: both given, or both NULL (an accumulator-only op) */
-  if (!d || !out || !d->weight || !d->multiplier != !d->shift) {
-    rsq_set_error("%s: null pointer (desc, out, weight are required; multiplier and shift come "
-                  "together)", who);
-    return RSQ_ERR_NULL;
-  }
-  *out = NULL;
+  rsq_status st0 = rsq_check_s8_create_ptrs(d && out && d->weight, d ? d->multiplier : NULL,
+                                            d ? d->shift : NULL, who);
+  if (st0) return st0;
   const rsq_conv1d_params *p = &d->shape;
   int32_t wmax;
   rsq_impl impl;

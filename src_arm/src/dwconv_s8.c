@@ -33,13 +33,9 @@ rsq_impl rsq_dwconv1d_s8_impl(const rsq_dwconv1d_s8 *op) { return op ? op->impl 
 rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8 **out) {
   static const char *who = "rsq_dwconv1d_s8_create";
   if (out) *out = NULL;
-  /* multiplier and shift: both given, or both NULL (an accumulator-only op) */
-  if (!d || !out || !d->weight || !d->multiplier != !d->shift) {
-    rsq_set_error("%s: null pointer (desc, out, weight are required; multiplier and shift come "
-                  "together)", who);
-    return RSQ_ERR_NULL;
-  }
-  *out = NULL;
+  rsq_status st0 = rsq_check_s8_create_ptrs(d && out && d->weight, d ? d->multiplier : NULL,
+                                            d ? d->shift : NULL, who);
+  if (st0) return st0;
   if (d->channels < 1 || d->channels > (1 << 20)) {
     rsq_set_error("%s: channels = %d must be in [1, 2^20]", who, d->channels);
     return RSQ_ERR_SHAPE;

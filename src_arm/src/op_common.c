@@ -75,6 +75,16 @@ rsq_status rsq_check_threads(int32_t threads, const char *who) {
   return RSQ_OK;
 }
 
+rsq_status rsq_check_s8_create_ptrs(int have_desc_out_weight, const int32_t *mult, const int32_t *shift,
+                                    const char *who) {
+  if (!have_desc_out_weight || !mult != !shift) {
+    rsq_set_error("%s: null pointer (desc, out, weight are required; multiplier and shift come "
+                  "together)", who);
+    return RSQ_ERR_NULL;
+  }
+  return RSQ_OK;
+}
+
 rsq_status rsq_s8_run_check(int have_op, const rsq_s8_io *io, int32_t in_absmax, int requant,
                             int32_t threads, const char *who) {
   if (!have_op) {

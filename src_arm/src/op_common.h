@@ -28,6 +28,10 @@ rsq_status rsq_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_o
 rsq_status rsq_s8_run_check(int have_op, const rsq_s8_io *io, int32_t in_absmax, int requant,
                             int32_t threads, const char *who);
 rsq_status rsq_check_threads(int32_t threads, const char *who);
+/* The start of every int8 create: desc, out and the weights given, and multiplier and shift both
+ * given or both NULL (an accumulator-only op) (RSQ_ERR_NULL). */
+rsq_status rsq_check_s8_create_ptrs(int have_desc_out_weight, const int32_t *mult, const int32_t *shift,
+                                    const char *who);
 
 /* ---- requant.c ---- */
 /* Channel c of a descriptor's multiplier/shift arrays in range (M in [2^30, 2^31), shift in
