@@ -41,7 +41,8 @@ class CTCModel(torch.nn.Module):
     def forward(self, feats, feat_lens, targets, target_lens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-utterance CTC losses (B,), and the logits and their lengths."""
         logits, out_lens = self.logits(feats, feat_lens)
-        log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # (T, B, V)
+        # in float32 even under a bf16 autocast (a no-op in FP32 training): CTC needs the precision
+        log_probs = logits.float().log_softmax(dim=-1).transpose(0, 1)  # (T, B, V)
         flat = torch.cat([targets[i, : target_lens[i]] for i in range(targets.shape[0])])
         losses = F.ctc_loss(log_probs, flat, out_lens, target_lens, blank=0, reduction="none", zero_infinity=False)
         return losses, logits, out_lens

@@ -137,6 +137,18 @@ def test_ddp_two_cpu_processes(corpus, tmp_path):
     assert len(history(exp)) == 2
 
 
+def test_bf16_autocast_training_learns_and_a_bad_amp_is_refused(corpus, tmp_path):
+    """train.amp: bf16 runs the training forward under a bfloat16 autocast (CTC and validation in
+    float32): the loss still falls like float32 training's; an unknown value is one clear error."""
+    exp = tmp_path / "exp"
+    run(train_cmd(corpus, write_conf(tmp_path / "c.yaml", epochs=8, amp="bf16"), exp))
+    h = history(exp)
+    assert len(h) == 8 and h[-1]["train_loss"] < 0.5 * h[0]["train_loss"], h
+    assert all(r["valid_loss"] == r["valid_loss"] for r in h)  # finite (not NaN)
+    p = run(train_cmd(corpus, write_conf(tmp_path / "bad.yaml", epochs=1, amp="fp16"), tmp_path / "e2"), check=False)
+    assert p.returncode == 1 and "train.amp must be none or bf16, not 'fp16'" in p.stderr
+
+
 def test_bad_config_and_mismatched_inputs(corpus, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"model": TINY_MODEL, "train": {"epochs": 1, "bacth_size": 2}}))

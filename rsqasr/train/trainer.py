@@ -132,6 +132,9 @@ class Trainer:
             raise TrainingError(f"{train_set.data_dir}: fewer batches ({len(self.sampler.batches)}) than processes "
                                 f"({dist_info.world_size})")
         self.accum = int(self.tc["accum_grad"])
+        if self.tc["amp"] not in ("none", "bf16"):
+            raise ValueError(f"train.amp must be none or bf16, not {self.tc['amp']!r}")
+        self.amp = self.tc["amp"] == "bf16"
         steps_per_epoch = len(self.sampler) // self.accum
         self.total_steps = int(self.tc["max_steps"]) or steps_per_epoch * int(self.tc["epochs"])
         oc = conf["optim"]
@@ -217,8 +220,9 @@ class Trainer:
                 index = st["batch"]
                 torch.manual_seed(batch_seed(tc["seed"], self.d.rank, epoch, index))
                 b = collate([self.train_set.load(u) for u in keys])
-                losses, _, _ = self.ddp_model(b["feats"].to(self.d.device), b["feat_lens"].to(self.d.device),
-                                              b["targets"].to(self.d.device), b["target_lens"].to(self.d.device))
+                with torch.autocast(self.d.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    losses, _, _ = self.ddp_model(b["feats"].to(self.d.device), b["feat_lens"].to(self.d.device),
+                                                  b["targets"].to(self.d.device), b["target_lens"].to(self.d.device))
                 st["batch"] = index + 1
                 bar.update(1)
                 if not self._all_finite(losses):
