@@ -9,7 +9,7 @@
 set -euo pipefail
 
 per_speaker=50   # training sentences per test speaker
-mini_scale=1.0   # must be the corpus' --mini_scale / --mini_seed
+mini_scale=1.0   # must be the corpus' --scale / --seed (local/data.sh, through --local_data_opts)
 mini_seed=1
 model=valid.cer.ave.pth
 

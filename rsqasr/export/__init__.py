@@ -20,7 +20,7 @@ from rsqasr.export.check import ExportCheckError, check_model_file, check_uttera
 from rsqasr.export.format import VERSION, ModelFormatError
 from rsqasr.export.reader import ModelFile, apply_cmvn, read_model
 from rsqasr.export.writer import encode_model, write_model
-from rsqasr.quant.source import fp32_intmodel     # what src_arm/fuzz/make_seeds.py imports from here
+from rsqasr.quant.source import fp32_intmodel     # what rsqasr/bin/make_fuzz_seeds.py imports from here
 
 __all__ = ["ModelFormatError", "ExportCheckError", "ModelFile", "VERSION", "apply_cmvn", "encode_model",
            "write_model", "read_model", "make_meta", "check_model_file", "check_utterances", "export",
