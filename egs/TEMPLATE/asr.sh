@@ -130,6 +130,7 @@ stage_is_done() {  # stage_is_done <name> <settings>; --force true removes the s
   if $force; then rm -f "$stamps/$1.done"; return 1; fi
   [ -f "$stamps/$1.done" ] && [ "$(cat "$stamps/$1.done")" = "$2" ]
 }
+digest() { cat "$@" | md5sum | cut -c1-12; }  # digest <file...>: what a stamp records of its inputs
 mark_done() {  # mark_done <name> <settings>
   printf '%s' "$2" > "$stamps/$1.done.tmp" && mv "$stamps/$1.done.tmp" "$stamps/$1.done"
 }
@@ -156,10 +157,9 @@ if [ "$token_type" = char ]; then token_dir=data/token_list/char; else token_dir
 # so a changed corpus script (e.g. a new corpus format) runs the stages again.
 [ -x local/data.sh ] || [ "$stop_stage" -lt 0 ] || [ "$stage" -gt 1 ] || \
   { log "Error: $(pwd)/local/data.sh is missing or not executable (every recipe has one: see README.md)"; exit 1; }
-local_digest() { cat local/*.sh 2>/dev/null | md5sum | cut -c1-12; }
 
 if run_stage 0; then
-  settings="opts=$local_data_opts local=$(local_digest)"
+  settings="opts=$local_data_opts local=$(digest local/*.sh)"
   if stage_is_done stage0_corpus "$settings"; then
     log "Stage 0: corpus already done ($stamps/stage0_corpus.done); skipping"
   else
@@ -171,7 +171,7 @@ if run_stage 0; then
 fi
 
 if run_stage 1; then
-  settings="opts=$local_data_opts local=$(local_digest)"
+  settings="opts=$local_data_opts local=$(digest local/*.sh)"
   if stage_is_done stage1_data "$settings"; then
     log "Stage 1: data already done; skipping"
   else
@@ -258,7 +258,7 @@ train_model() {  # train_model <data-set> <exp-dir> [extra train options]
 }
 
 if run_stage 3; then
-  settings="config=$(md5sum < "$train_config" | cut -c1-12) sets=$pretrain_set,$train_data tokens=$token_type/$nbpe"
+  settings="config=$(digest "$train_config") sets=$pretrain_set,$train_data tokens=$token_type/$nbpe"
   if stage_is_done "stage3_pretrain_$exp_name" "$settings"; then
     log "Stage 3: $exp already trained; skipping"
   else
@@ -325,7 +325,6 @@ decode_sets() {  # decode_sets <model-exp-dir> <out-dir> <quantization> <method>
   python -m rsqasr.bin.make_results --exp_root exp --results RESULTS.md
 }
 
-digest() { cat "$@" | md5sum | cut -c1-12; }  # digest <file...>: what a stamp records of its inputs
 # Stages 4-8 decode, quantize, export and measure: their stamps record the digests of the files
 # they read and the options that change what they write, so a re-run skips only identical work.
 decoding="sets=$test_sets mode=$decode_mode beam=$beam fakequant=$compare_fakequant"
@@ -366,7 +365,7 @@ if run_stage 6; then
   [ -f "$rsq_config" ] || { log "Error: --rsq_config $rsq_config not found"; exit 1; }
   for beta in $rsq_betas; do
     rexp=${exp}_rsq_beta$beta
-    settings="config=$(cat "$train_config" "$rsq_config" | md5sum | cut -c1-12) init=$(md5sum < "$exp/$decode_model" | cut -c1-12)"
+    settings="config=$(digest "$train_config" "$rsq_config") init=$(digest "$exp/$decode_model")"
     if stage_is_done "stage6_rsq_${exp_name}_$beta" "$settings"; then
       log "Stage 6: $rexp already fine-tuned; skipping the training"
     else
