@@ -10,6 +10,7 @@ import shutil
 import stat
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -474,6 +475,20 @@ def test_qemu_instruction_counter_counts_the_armv7_engine(exported, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown or bad argument 'bogus=1'" in bad.stderr
 
+
+
+def test_engine_latency_without_the_armv7_tools_is_one_clear_error(tmp_path):
+    """engine_latency takes the ARMv7 build, plugin and sysroot from options defaulting to path.sh's
+    variables: with neither, --armv7_instructions true stops before any work, naming what is
+    missing, and writes no output."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RSQ_ARMV7_BUILD", "RSQ_QEMU_PLUGIN", "RSQ_ARMV7_SYSROOT")}
+    out = tmp_path / "lat.json"
+    p = subprocess.run([sys.executable, "-m", "rsqasr.bin.engine_latency", "--model", str(tmp_path / "m.rsq"),
+                        "--feats_scp", str(tmp_path / "f.scp"), "--out", str(out), "--armv7_instructions", "true"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 1 and "--armv7_build is not set and neither is RSQ_ARMV7_BUILD" in p.stderr
+    assert not out.exists()
 
 
 def test_bench_counts_kernel_calls_with_the_plugin():

@@ -131,6 +131,11 @@ def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Pat
 
 
 def main(args) -> None:
+    if args.armv7_instructions:  # before any work: the ARMv7 tools come from options or path.sh
+        for opt, env in (("armv7_build", "RSQ_ARMV7_BUILD"), ("insn_counter", "RSQ_QEMU_PLUGIN"),
+                         ("qemu_ld_prefix", "RSQ_ARMV7_SYSROOT")):
+            if not getattr(args, opt):
+                raise ValueError(f"--{opt} is not set and neither is {env} (. ./path.sh sets it)")
     model = Path(args.model)
     if not model.is_file():
         raise FileNotFoundError(f"{model}: no such model file")
@@ -149,10 +154,6 @@ def main(args) -> None:
                 res["host_profile_ms"] = prof
             logging.info("%s: host %.2f ms per 600 frames with %d thread(s)", model, res["host_ms"][str(t)], t)
         if args.armv7_instructions:
-            for opt, env in (("armv7_build", "RSQ_ARMV7_BUILD"), ("insn_counter", "RSQ_QEMU_PLUGIN"),
-                             ("qemu_ld_prefix", "RSQ_ARMV7_SYSROOT")):
-                if not getattr(args, opt):
-                    raise ValueError(f"--{opt} is not set and neither is {env} (. ./path.sh sets it)")
             arm = Path(args.armv7_build) / "rsq-decode"
             if not arm.is_file():
                 raise FileNotFoundError(f"{arm} missing (src_arm/build.sh armv7)")
