@@ -146,7 +146,32 @@ def test_bf16_autocast_training_learns_and_a_bad_amp_is_refused(corpus, tmp_path
     assert len(h) == 8 and h[-1]["train_loss"] < 0.5 * h[0]["train_loss"], h
     assert all(r["valid_loss"] == r["valid_loss"] for r in h)  # finite (not NaN)
     p = run(train_cmd(corpus, write_conf(tmp_path / "bad.yaml", epochs=1, amp="fp16"), tmp_path / "e2"), check=False)
-    assert p.returncode == 1 and "train.amp must be none or bf16, not 'fp16'" in p.stderr
+    assert p.returncode == 1 and "train.amp must be none, bf16 or auto, not 'fp16'" in p.stderr
+
+
+def test_amp_auto_takes_bf16_only_where_the_cpu_has_it_and_never_for_rsq(tmp_path):
+    """amp: auto reads the CPU's flags: bf16 with AVX-512 BF16, AMX-BF16 or AArch64 BF16, float32
+    on an AVX2-only CPU or an unreadable cpuinfo; RSQ fine-tuning is float32 whatever the CPU,
+    and an explicit bf16 there is refused (LSQ's rounding needs float32)."""
+    from rsqasr.train.trainer import resolve_amp
+
+    cpu = torch.device("cpu")
+    zen4 = tmp_path / "zen4"
+    zen4.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16\n")
+    zen3 = tmp_path / "zen3"
+    zen3.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    a64 = tmp_path / "a64"
+    a64.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp bf16 i8mm\n")
+    assert resolve_amp("auto", cpu, False, zen4)[0] is True
+    assert resolve_amp("auto", cpu, False, a64)[0] is True
+    on, why = resolve_amp("auto", cpu, False, zen3)
+    assert on is False and "no native bf16" in why
+    assert resolve_amp("auto", cpu, False, tmp_path / "missing")[0] is False
+    assert resolve_amp("auto", cpu, True, zen4) == (False, "RSQ fine-tuning runs in float32")
+    assert resolve_amp("bf16", cpu, False, zen3)[0] is True    # asked for: the user's choice
+    assert resolve_amp("none", cpu, False, zen4)[0] is False
+    with pytest.raises(ValueError, match="cannot be used for RSQ fine-tuning"):
+        resolve_amp("bf16", cpu, True, zen4)
 
 
 def test_bad_config_and_mismatched_inputs(corpus, tmp_path):

@@ -54,8 +54,9 @@ DEFAULTS: dict = {
         "max_bad_batches": 20,      # NaN/inf losses in a row before giving up
         "num_workers": 0,
         "valid_max_utts": 0,        # > 0: validate on the first N utterances only
-        "amp": "none",              # none | bf16: the training forward under a bfloat16 autocast (CTC in
-                                    # float32; validation in float32); ~1.8x per step on CPUs with AVX-512 BF16
+        "amp": "none",              # none | bf16 | auto: the training forward under a bfloat16 autocast (CTC
+                                    # and validation in float32); ~1.8x per step on CPUs with AVX-512 BF16;
+                                    # auto: bf16 only where the hardware has it, never for RSQ fine-tuning
     },
 }
 

@@ -119,6 +119,47 @@ def param_groups(model: torch.nn.Module, lr: float, scale_lr: float, relative: b
     return groups
 
 
+def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 dot products in hardware: AVX-512 BF16 or AMX-BF16 on
+    x86-64, the BF16 extension on AArch64 (flags as Linux's /proc/cpuinfo lists them). Without
+    them oneDNN converts to float32 and back, and a bf16 autocast is slower than float32."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+            return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+    return False
+
+
+def resolve_amp(amp: str, device: torch.device, quantized: bool, cpuinfo: str | Path = "/proc/cpuinfo"
+                ) -> tuple[bool, str]:
+    """train.amp -> (bf16 autocast on?, why). ``auto`` takes bf16 where the hardware computes it
+    (a CUDA GPU with bf16, a CPU with native bf16 dot products) and float32 elsewhere, and always
+    float32 for RSQ fine-tuning: LSQ's x/s and rounding in bfloat16 (8 significant bits) would put
+    values in the wrong integer bin, so an explicit ``bf16`` there is refused."""
+    if amp not in ("none", "bf16", "auto"):
+        raise ValueError(f"train.amp must be none, bf16 or auto, not {amp!r}")
+    if amp == "none":
+        return False, "asked for"
+    if quantized:
+        if amp == "bf16":
+            raise ValueError("train.amp: bf16 cannot be used for RSQ fine-tuning (fake quantization needs float32); "
+                             "set amp: none or auto in the fine-tuning config")
+        return False, "RSQ fine-tuning runs in float32"
+    if amp == "bf16":
+        return True, "asked for"
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, "the GPU has bf16" if ok else "the GPU has no bf16"
+    ok = cpu_has_native_bf16(cpuinfo)
+    return ok, ("the CPU has native bf16 dot products" if ok else
+                "the CPU has no native bf16 (AVX-512 BF16 / AMX / ARM BF16): emulated bf16 would be slower")
+
+
 class Trainer:
     def __init__(self, conf: dict, model: CTCModel, train_set: FeatsTextDataset, valid_set: FeatsTextDataset,
                  text: TextProcessor, exp_dir: Path, dist_info: DistInfo, meta: dict):
@@ -132,9 +173,6 @@ class Trainer:
             raise TrainingError(f"{train_set.data_dir}: fewer batches ({len(self.sampler.batches)}) than processes "
                                 f"({dist_info.world_size})")
         self.accum = int(self.tc["accum_grad"])
-        if self.tc["amp"] not in ("none", "bf16"):
-            raise ValueError(f"train.amp must be none or bf16, not {self.tc['amp']!r}")
-        self.amp = self.tc["amp"] == "bf16"
         steps_per_epoch = len(self.sampler) // self.accum
         self.total_steps = int(self.tc["max_steps"]) or steps_per_epoch * int(self.tc["epochs"])
         oc = conf["optim"]
@@ -156,6 +194,8 @@ class Trainer:
         self.reporter = Reporter()
         # RSQ fine-tuning: the net's layers were wrapped by rsqasr.quant.quantize_model
         self.quantized = hasattr(model.net, "quant_plan")
+        self.amp, why = resolve_amp(self.tc["amp"], dist_info.device, self.quantized)
+        logger.info("train.amp: %s -> %s (%s)", self.tc["amp"], "bf16 autocast" if self.amp else "float32", why)
         self.rsq_beta = float(conf["rsq"]["beta"]) if self.quantized else 0.0
         self.noise_norm = conf["rsq"]["noise_norm"]
         if self.quantized:
