@@ -30,7 +30,7 @@ def main(args) -> None:
     exp = Path(args.exp_dir)
     model_file = Path(args.model) if Path(args.model).is_absolute() or Path(args.model).exists() else exp / args.model
     rep = export(exp, model_file, args.out, quant=args.quant, quant_json=args.quant_json,
-                 check_data_dir=args.check_data_dir, check_utts=args.check_utts)
+                 check_data_dir=args.check_data_dir, check_utts=args.check_utts, sample_rate=args.sample_rate)
     chk = rep.get("check")
     if chk:
         logging.info("%s: %s model, %d bytes; checked on %d utterances: logits equal the integer reference's, "
@@ -52,6 +52,8 @@ def get_parser():
     p.add_argument("--check_data_dir", default=None, help="data dir (feats.scp) to check the written file on")
     p.add_argument("--check_utts", type=int, default=3, help="utterances to check")
     p.add_argument("--out", required=True, help="model file to write (atomically)")
+    p.add_argument("--sample_rate", type=int, default=16000,
+                   help="sample rate of the audio the features were computed from (FBNK: rsq-decode's audio input)")
     p.add_argument("--num_threads", type=int, default=1)
     return p
 

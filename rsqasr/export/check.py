@@ -125,8 +125,11 @@ def check_utterances(data_dir: str | Path, num: int, min_frames: int) -> list[tu
 
 def export(exp_dir: str | Path, model_file: str | Path, out: str | Path, quant: str = "none",
            quant_json: str | Path | None = None, check_data_dir: str | Path | None = None,
-           check_utts: int = 3) -> dict:
-    """Export a trained model to ``out`` and check it (see the module docstring)."""
+           check_utts: int = 3, sample_rate: int = 16000) -> dict:
+    """Export a trained model to ``out`` and check it (see the module docstring). The file carries
+    the recipe's fbank options (``fbank_settings`` with the model's input dimension as mel bins
+    and ``sample_rate``), so that rsq-decode can take audio."""
+    from rsqasr.features.fbank import fbank_settings
     from rsqasr.inference import load_asr
 
     exp_dir = Path(exp_dir)
@@ -140,7 +143,8 @@ def export(exp_dir: str | Path, model_file: str | Path, out: str | Path, quant: 
     std = model.normalize.std.detach().cpu().numpy().astype(np.float32)
     meta = make_meta(conf, im, quant, {"exp_dir": str(exp_dir), "model": str(model_file),
                                        "quant_json": str(quant_json) if quant_json else None})
-    blob = encode_model(im, list(text.tokens), _token_type(conf), mean, std, meta)
+    fbank = fbank_settings(num_mel_bins=int(mean.shape[0]), sample_rate=sample_rate)
+    blob = encode_model(im, list(text.tokens), _token_type(conf), mean, std, meta, fbank)
     out = Path(out)
     tmp_check = out.with_name(f".{out.name}.check")
     report = {"file": str(out), "bytes": len(blob), "variant": quant}

@@ -15,10 +15,11 @@ from typing import NoReturn
 
 import numpy as np
 
-from rsqasr.export.format import (ALIGN, CMVN_FLAGS, FLAG_BIAS, FLAG_PER_CHANNEL, FLAG_RELU, HEADER_CRC_OFFSET,
+from rsqasr.export.format import (ALIGN, CMVN_FLAGS, FBANK_LOG, FBANK_POWER, FBANK_RECORD, FBANK_REMOVE_DC,
+                                  FBANK_SNIP_EDGES, FLAG_BIAS, FLAG_PER_CHANNEL, FLAG_RELU, HEADER_CRC_OFFSET,
                                   HEADER_SIZE, LAYER_OPS, LAYER_RECORD, MAGIC, MAX_SECTIONS, NODE_OPS, NODE_RECORD,
-                                  OUTS, SCHEMES, SECTION_ENTRY, SECTION_HEAD, SECTIONS, TOKEN_TYPES, VERSION, Header,
-                                  LayerRecord, ModelFormatError, NodeRecord, SectionEntry, unpack)
+                                  OUTS, SCHEMES, SECTION_ENTRY, SECTION_HEAD, SECTIONS, TOKEN_TYPES, VERSION, WINDOWS,
+                                  FbankRecord, Header, LayerRecord, ModelFormatError, NodeRecord, SectionEntry, unpack)
 from rsqasr.quant.graph import Graph, Node
 from rsqasr.quant.intref import IntLayer, IntModel
 from rsqasr.quant.plan import LayerPlan, QuantPlan
@@ -33,6 +34,7 @@ class ModelFile:
     cmvn_std: np.ndarray           # float32 [D]
     intmodel: IntModel
     sections: dict[str, tuple[int, int]] = field(default_factory=dict)   # tag -> (offset, size)
+    fbank: FbankRecord | None = None   # FBNK (audio input), None in files without it
 
     @property
     def input_dim(self) -> int:
@@ -127,6 +129,30 @@ def _cmvn(path: Path, cm: bytes) -> tuple[np.ndarray, np.ndarray]:
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
         _fail(path, "CMVN: mean/std not finite or std <= 0")
     return mean, std
+
+
+def _fbank(path: Path, fb: bytes, dim: int) -> FbankRecord:
+    """FBNK, with the checks of src_arm/app/fbank.c (rsqm_fbank_opts_check) and model.c."""
+    if len(fb) != FBANK_RECORD:
+        _fail(path, f"FBNK section of {len(fb)} bytes ({FBANK_RECORD} expected)")
+    r = unpack(FbankRecord, fb)
+    n = r.fft_size
+    flags = FBANK_REMOVE_DC | FBANK_SNIP_EDGES | FBANK_POWER | FBANK_LOG
+    if not (1000 <= r.sample_rate <= 384000 and 1 <= r.num_bins <= 1024 and 2 <= r.frame_length <= 65536
+            and 1 <= r.frame_shift <= 65536):
+        _fail(path, f"FBNK: sample rate {r.sample_rate}, {r.num_bins} bins, frame length {r.frame_length}, "
+                    f"shift {r.frame_shift}: out of range")
+    if n < r.frame_length or n > 65536 or n & (n - 1):
+        _fail(path, f"FBNK: FFT size {n} is not a power of two >= the frame length {r.frame_length}")
+    if r.window != WINDOWS.index("povey") or r.flags != flags or r.dither != 0.0:
+        _fail(path, f"FBNK: window {r.window}, flags {r.flags:#x}, dither {r.dither}: not what the engine implements")
+    if not (0.0 <= r.preemph <= 1.0 and 0.0 <= r.low_freq < r.high_freq <= r.sample_rate / 2
+            and 0.0 < r.log_floor < float("inf")):
+        _fail(path, f"FBNK: pre-emphasis {r.preemph}, mel range [{r.low_freq}, {r.high_freq}] Hz, log floor "
+                    f"{r.log_floor}: out of range")
+    if r.num_bins != dim:
+        _fail(path, f"FBNK: {r.num_bins} mel bins, the CMVN section (the model's input) has dimension {dim}")
+    return r
 
 
 def _layer(path: Path, i: int, r: LayerRecord, names: list[str], data: bytes) -> tuple[LayerPlan, IntLayer]:
@@ -247,4 +273,5 @@ def read_model(path: str | Path) -> ModelFile:
     recs, names, layers, ilayers = _layers(path, sec["LAYR"], sec["DATA"])
     graph = _graph(path, sec["GRPH"], recs, names, layers)
     plan = QuantPlan(str(meta.get("plan_kind", "?")), layers, graph, dict(meta.get("plan_options", {})))
-    return ModelFile(meta, tokens, token_type, mean, std, IntModel(plan, ilayers), secs)
+    fbank = _fbank(path, sec["FBNK"], len(mean)) if "FBNK" in sec else None
+    return ModelFile(meta, tokens, token_type, mean, std, IntModel(plan, ilayers), secs, fbank)

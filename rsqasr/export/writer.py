@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rsqasr.export.format import (ALIGN, CMVN_FLAGS, FLAG_BIAS, FLAG_PER_CHANNEL, FLAG_RELU, HEADER_CRC_OFFSET,
-                                  HEADER_SIZE, LAYER_OPS, LAYER_RECORD, MAGIC, NODE_OPS, OUTS, SCHEMES,
-                                  SECTION_ENTRY, SECTION_HEAD, SECTIONS, TOKEN_TYPES, VERSION, Header, LayerRecord,
-                                  NodeRecord, SectionEntry, pack)
+from rsqasr.export.format import (ALIGN, CMVN_FLAGS, FBANK_LOG, FBANK_POWER, FBANK_REMOVE_DC, FBANK_SNIP_EDGES,
+                                  FLAG_BIAS, FLAG_PER_CHANNEL, FLAG_RELU, HEADER_CRC_OFFSET, HEADER_SIZE, LAYER_OPS,
+                                  LAYER_RECORD, MAGIC, NODE_OPS, OPTIONAL_SECTIONS, OUTS, SCHEMES, SECTION_ENTRY,
+                                  SECTION_HEAD, SECTIONS, TOKEN_TYPES, VERSION, WINDOWS, FbankRecord, Header,
+                                  LayerRecord, NodeRecord, SectionEntry, pack)
 from rsqasr.quant.graph import Graph
 from rsqasr.quant.intref import IntLayer, IntModel
 from rsqasr.quant.plan import LayerPlan
@@ -114,13 +115,36 @@ def _cmvn_section(cmvn_mean: np.ndarray, cmvn_std: np.ndarray) -> bytes:
     return SECTION_HEAD.pack(mean.shape[0], CMVN_FLAGS) + _le(mean, "<f4") + _le(std, "<f4")
 
 
+def fbank_record(settings: dict) -> FbankRecord:
+    """FBNK from ``rsqasr.features.fbank.fbank_settings``: lengths in samples, the FFT size, the
+    mel range in absolute Hz. Options the engine does not implement are refused here, naming
+    the option, rather than exported into a model whose audio input would then be refused."""
+    s = settings
+    fixed = {"window_type": "povey", "remove_dc_offset": True, "snip_edges": True, "round_to_power_of_two": True,
+             "use_power": True, "use_log_fbank": True, "use_energy": False, "dither": 0.0}
+    for k, v in fixed.items():
+        if s[k] != v:
+            raise ValueError(f"fbank option {k}={s[k]!r}: the engine's audio front end implements only {v!r}")
+    rate = int(s["sample_rate"])
+    length = int(rate * s["frame_length_ms"] / 1000.0)
+    shift = int(rate * s["frame_shift_ms"] / 1000.0)
+    fft = 1 << max(0, (length - 1).bit_length())
+    high = float(s["high_freq"]) if s["high_freq"] > 0 else rate / 2.0 + float(s["high_freq"])
+    return FbankRecord(sample_rate=rate, num_bins=int(s["num_mel_bins"]), frame_length=length, frame_shift=shift,
+                       fft_size=fft, window=WINDOWS.index("povey"),
+                       flags=FBANK_REMOVE_DC | FBANK_SNIP_EDGES | FBANK_POWER | FBANK_LOG,
+                       preemph=float(s["preemph_coeff"]), dither=0.0, low_freq=float(s["low_freq"]), high_freq=high,
+                       log_floor=float(s["log_floor"]))
+
+
 def _container(payloads: dict[str, bytes]) -> bytes:
-    """Header, section table and the sections (in SECTIONS order, each aligned to ALIGN)."""
+    """Header, section table and the sections (in SECTIONS order, then the optional ones present,
+    each aligned to ALIGN)."""
     table_end = HEADER_SIZE + SECTION_ENTRY * len(payloads)
     body = bytearray()
     entries = bytearray()
     pos = table_end
-    for tag in SECTIONS:
+    for tag in SECTIONS + tuple(t for t in OPTIONAL_SECTIONS if t in payloads):
         pad = (-pos) % ALIGN
         body += b"\0" * pad
         pos += pad
@@ -137,8 +161,9 @@ def _container(payloads: dict[str, bytes]) -> bytes:
 
 
 def encode_model(im: IntModel, tokens: list[str], token_type: str, cmvn_mean: np.ndarray,
-                 cmvn_std: np.ndarray, meta: dict) -> bytes:
-    """The bytes of a model file (FORMAT.md) holding ``im`` and its front/back ends."""
+                 cmvn_std: np.ndarray, meta: dict, fbank: dict | None = None) -> bytes:
+    """The bytes of a model file (FORMAT.md) holding ``im`` and its front/back ends; ``fbank``
+    (``rsqasr.features.fbank.fbank_settings``) adds the FBNK section (audio input)."""
     plan = im.plan
     if token_type not in TOKEN_TYPES:
         raise ValueError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
@@ -148,14 +173,20 @@ def encode_model(im: IntModel, tokens: list[str], token_type: str, cmvn_mean: np
     for name in plan.layers:
         layr += pack(_layer_record(plan.layers[name], im.layers[name], index, data))
     meta_b = json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    return _container({"META": meta_b, "TOKN": _tokens_section(tokens, token_type),
-                       "CMVN": _cmvn_section(cmvn_mean, cmvn_std), "GRPH": _graph_section(plan.graph, index),
-                       "LAYR": bytes(layr), "DATA": bytes(data.buf)})
+    payloads = {"META": meta_b, "TOKN": _tokens_section(tokens, token_type),
+                "CMVN": _cmvn_section(cmvn_mean, cmvn_std), "GRPH": _graph_section(plan.graph, index),
+                "LAYR": bytes(layr), "DATA": bytes(data.buf)}
+    if fbank is not None:
+        rec = fbank_record(fbank)
+        if rec.num_bins != len(np.asarray(cmvn_mean).reshape(-1)):
+            raise ValueError(f"fbank has {rec.num_bins} mel bins, the model takes {len(cmvn_mean)} features")
+        payloads["FBNK"] = pack(rec)
+    return _container(payloads)
 
 
 def write_model(path: str | Path, im: IntModel, tokens: list[str], token_type: str, cmvn_mean: np.ndarray,
-                cmvn_std: np.ndarray, meta: dict) -> int:
+                cmvn_std: np.ndarray, meta: dict, fbank: dict | None = None) -> int:
     """Write the model file atomically (temp file + rename); returns its size in bytes."""
-    blob = encode_model(im, tokens, token_type, cmvn_mean, cmvn_std, meta)
+    blob = encode_model(im, tokens, token_type, cmvn_mean, cmvn_std, meta, fbank)
     atomic_write_bytes(path, blob)
     return len(blob)

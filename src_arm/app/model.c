@@ -177,6 +177,36 @@ static int parse_cmvn(rsqm_model *m, const section *s, char *err, size_t errlen)
   return 0;
 }
 
+/* FBNK (optional): 48 bytes, the options of the features the model was trained on */
+static int parse_fbank(rsqm_model *m, const section *s, char *err, size_t errlen) {
+  if (s->size != 48) {
+    rsqm_seterr(err, errlen, "FBNK section of %llu bytes (48 expected)", (unsigned long long)s->size);
+    return 1;
+  }
+  rsqm_fbank_opts *o = &m->fbank;
+  const uint8_t *p = s->p;
+  o->sample_rate = rdi32(p);
+  o->num_bins = rdi32(p + 4);
+  o->frame_length = rdi32(p + 8);
+  o->frame_shift = rdi32(p + 12);
+  o->fft_size = rdi32(p + 16);
+  o->window = rdi32(p + 20);
+  o->flags = rd32(p + 24);
+  o->preemph = rdf(p + 28);
+  o->dither = rdf(p + 32);
+  o->low_freq = rdf(p + 36);
+  o->high_freq = rdf(p + 40);
+  o->log_floor = rdf(p + 44);
+  if (rsqm_fbank_opts_check(o, err, errlen)) return 1;
+  if (o->num_bins != m->dim) {
+    rsqm_seterr(err, errlen, "FBNK: %d mel bins, the CMVN section (the model's input) has dimension %d", o->num_bins,
+                m->dim);
+    return 1;
+  }
+  m->has_fbank = 1;
+  return 0;
+}
+
 /* LAYR record fields after the ones read into rsqm_layer: the name and the tensors in DATA */
 typedef struct layer_refs {
   uint32_t name_off, name_len;
@@ -565,10 +595,11 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   }
   memcpy(m->blob, data, size);
   m->size = size;
-  static const char *tags[6] = {"META", "TOKN", "CMVN", "GRPH", "LAYR", "DATA"};
-  section sec[6];
+  /* the six required sections, then the optional ones */
+  static const char *tags[7] = {"META", "TOKN", "CMVN", "GRPH", "LAYR", "DATA", "FBNK"};
+  section sec[7];
   memset(sec, 0, sizeof sec);
-  int found[6] = {0};
+  int found[7] = {0};
   const uint64_t table_end = HEADER_SIZE + (uint64_t)nsec * ENTRY_SIZE;
   for (uint32_t i = 0; i < nsec; i++) {
     const uint8_t *e = m->blob + HEADER_SIZE + (size_t)i * ENTRY_SIZE;
@@ -578,7 +609,7 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
                   (unsigned long long)off, (unsigned long long)sz);
       goto fail;
     }
-    for (int t = 0; t < 6; t++)
+    for (int t = 0; t < 7; t++)
       if (!memcmp(e, tags[t], 4)) {
         if (found[t]++) {
           rsqm_seterr(err, errlen, "section %s appears twice", tags[t]);
@@ -601,7 +632,8 @@ int rsqm_load_memory(const uint8_t *data, size_t size, rsqm_model **out, char *e
   memcpy(m->meta, sec[0].p, sec[0].size);
   m->meta[sec[0].size] = 0;
   if (parse_tokens(m, &sec[1], err, errlen) || parse_cmvn(m, &sec[2], err, errlen) ||
-      parse_layers(m, &sec[4], &sec[5], err, errlen) || parse_graph(m, &sec[3], err, errlen))
+      parse_layers(m, &sec[4], &sec[5], err, errlen) || parse_graph(m, &sec[3], err, errlen) ||
+      (found[6] && parse_fbank(m, &sec[6], err, errlen)))
     goto fail;
   *out = m;
   return 0;

@@ -1,6 +1,12 @@
-/* rsq_decode.c - rsq-decode: decode Kaldi features with an exported model (src_arm/FORMAT.md).
+/* rsq_decode.c - rsq-decode: decode audio or Kaldi features with an exported model (src_arm/FORMAT.md).
  *
- *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] [--no-fuse] model.rsq feats.scp|feats.ark [out.txt]
+ *   rsq-decode [--threads N] [--dump-logits DIR|FILE] [--dump-feats FILE] [--timing] [--profile] [--no-fuse]
+ *              model.rsq wav.scp|feats.scp|feats.ark|audio.wav [out.txt]
+ *
+ * Audio (a wav.scp, told from a feats.scp by its first entry being a RIFF file, or one .wav file
+ * whose name without .wav is the utterance id): 16-bit PCM mono at the model's sample rate, turned
+ * into the model's fbank features here (fbank.c, with the options of the model's FBNK section).
+ * --dump-feats: the features of every utterance (before CMVN) as one Kaldi binary ark.
  *
  * Writes Kaldi text ("utt-id hypothesis", the tokens joined as rsqasr's decode writes them) to
  * out.txt or stdout, and a summary line on
@@ -54,11 +60,15 @@ static double now_s(void) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--timing] [--profile] [--no-fuse] model.rsq feats.scp|feats.ark [out.txt]\n"
-          "  Decodes Kaldi features (feats.scp with 'key path[:offset]' lines, or a binary ark whose name\n"
-          "  ends in .ark) with CTC greedy search; writes 'utt-id hypothesis' lines to out.txt or stdout.\n"
+          "Usage: %s [--threads N] [--dump-logits DIR|FILE] [--dump-feats FILE] [--timing] [--profile] [--no-fuse]\n"
+          "       model.rsq wav.scp|feats.scp|feats.ark|audio.wav [out.txt]\n"
+          "  Decodes audio (a wav.scp or one .wav file: 16-bit PCM mono at the model's sample rate; the\n"
+          "  model's fbank is computed here) or Kaldi features (feats.scp with 'key path[:offset]' lines,\n"
+          "  or a binary ark whose name ends in .ark) with CTC greedy search; writes 'utt-id hypothesis'\n"
+          "  lines to out.txt or stdout.\n"
           "  --threads N        kernel threads (default 1)\n"
           "  --dump-logits P    logits of every utterance: P a directory -> P/<utt>.npy, else a Kaldi ark\n"
+          "  --dump-feats F     the features of every utterance (before CMVN) as a Kaldi binary ark\n"
           "  --timing           per-utterance time on stderr\n"
           "  --profile          network time split by layer kind (stderr, ms per 600 frames); the ARM\n"
           "                     builds also mark each kind for the qemu instruction counter\n"
@@ -140,7 +150,8 @@ static void write_ark(FILE *f, const char *path, const char *utt, const float *x
 /* ---------------------------------------------------------------- command line */
 typedef struct options {
   int threads, timing, profile, no_fuse;
-  const char *dump; /* --dump-logits, or NULL */
+  const char *dump;       /* --dump-logits, or NULL */
+  const char *dump_feats; /* --dump-feats, or NULL */
   const char *model_path, *feats_path, *out_path;
 } options;
 
@@ -157,6 +168,8 @@ static int parse_args(int argc, char **argv, options *o) {
       o->threads = (int)v;
     } else if (!strcmp(argv[i], "--dump-logits") && i + 1 < argc) {
       o->dump = argv[++i];
+    } else if (!strcmp(argv[i], "--dump-feats") && i + 1 < argc) {
+      o->dump_feats = argv[++i];
     } else if (!strcmp(argv[i], "--timing")) {
       o->timing = 1;
     } else if (!strcmp(argv[i], "--profile")) {
@@ -187,24 +200,73 @@ static int parse_args(int argc, char **argv, options *o) {
 }
 
 /* ---------------------------------------------------------------- features */
-/* An scp (its entries, the file of the last one opened), or a binary ark read sequentially. */
+/* An scp (its entries, the file of the last one opened), a binary ark read sequentially, a
+ * wav.scp or one wav file (audio: fb computes the features). */
 typedef struct feats_reader {
   const char *path;
   FILE *ark;
   rsqm_scp_entry *ents;
   int32_t nent, next;
   feat_file cur;
+  int audio;       /* 1: the entries (or path itself, single) are wav files */
+  int single;      /* 1: path is one wav file */
+  rsqm_fbank *fb;  /* audio: the model's fbank */
+  int32_t rate, bins, frame_length;
 } feats_reader;
 
-static void feats_open(feats_reader *r, const char *path) {
+static int ends_with_ci(const char *s, const char *suffix) {
+  const size_t n = strlen(s), k = strlen(suffix);
+  if (n <= k) return 0;
+  for (size_t i = 0; i < k; i++)
+    if ((s[n - k + i] | 0x20) != (suffix[i] | 0x20)) return 0;
+  return 1;
+}
+
+/* 1 when the file starts with "RIFF" (a wav.scp's entries are wav files; a feats.scp's are arks) */
+static int is_riff(const char *path) {
+  char h[4];
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  const int yes = fread(h, 1, 4, f) == 4 && !memcmp(h, "RIFF", 4);
+  fclose(f);
+  return yes;
+}
+
+static void feats_open(feats_reader *r, const char *path, const rsqm_model *m, const char *model_path) {
   char err[RSQM_ERRLEN];
-  const size_t fl = strlen(path);
   *r = (feats_reader){.path = path};
-  if (fl > 4 && !strcmp(path + fl - 4, ".ark")) {
+  if (ends_with_ci(path, ".ark")) {
     if (!(r->ark = fopen(path, "rb"))) die("%s: cannot open: %s", path, strerror(errno));
-  } else if (rsqm_scp_read(path, &r->ents, &r->nent, err, sizeof err)) {
-    die("%s: %s", path, err);
+    return;
   }
+  if (ends_with_ci(path, ".wav")) {
+    r->audio = r->single = 1;
+  } else {
+    if (rsqm_scp_read(path, &r->ents, &r->nent, err, sizeof err)) die("%s: %s", path, err);
+    r->audio = r->nent > 0 && r->ents[0].offset < 0 && is_riff(r->ents[0].path);
+  }
+  if (!r->audio) return;
+  if (!m->has_fbank)
+    die("%s: audio input needs the model's fbank options, and %s has no FBNK section (exported before audio input "
+        "existed: export it again, or give features)", path, model_path);
+  if (rsqm_fbank_create(&m->fbank, &r->fb, err, sizeof err)) die("%s: %s", model_path, err);
+  r->rate = m->fbank.sample_rate;
+  r->bins = m->fbank.num_bins;
+  r->frame_length = m->fbank.frame_length;
+}
+
+/* Audio: the wav at wav_path -> features; where names the utterance in messages. */
+static void audio_features(feats_reader *r, const char *wav_path, const char *where, float **feats, int32_t *rows,
+                           int32_t *cols) {
+  char err[RSQM_ERRLEN];
+  int16_t *x = NULL;
+  int64_t n = 0;
+  if (rsqm_wav_read(wav_path, r->rate, &x, &n, err, sizeof err)) die("%s: %s", where, err);
+  if (rsqm_fbank_num_frames(r->fb, n) == 0)
+    die("%s: %lld samples, shorter than one frame (%d samples)", where, (long long)n, r->frame_length);
+  if (rsqm_fbank_compute(r->fb, x, n, feats, rows, err, sizeof err)) die("%s: %s", where, err);
+  *cols = r->bins;
+  free(x);
 }
 
 /* The next utterance: 1 with *key and *feats malloc'd and where naming it for messages, 0 at
@@ -222,12 +284,28 @@ static int feats_next(feats_reader *r, char **key, float **feats, int32_t *rows,
     snprintf(where, wlen, "%s: '%.400s'", r->path, *key);
     return 1;
   }
+  if (r->single) {
+    if (r->next++) return 0;
+    const char *base = strrchr(r->path, '/');
+    base = base ? base + 1 : r->path;
+    *key = strdup(base);
+    if (!*key) die("out of memory");
+    (*key)[strlen(*key) - 4] = 0; /* ".wav" */
+    snprintf(where, wlen, "%s", r->path);
+    audio_features(r, r->path, where, feats, rows, cols);
+    return 1;
+  }
   if (r->next >= r->nent) return 0;
   const rsqm_scp_entry *e = &r->ents[r->next++];
   feat_file *cur = &r->cur;
   *key = strdup(e->key);
   if (!*key) die("out of memory");
   snprintf(where, wlen, "%s:%d: '%.300s' (%.300s)", r->path, e->line, e->key, e->path);
+  if (r->audio) {
+    if (e->offset >= 0) die("%s: a wav.scp entry with an :offset (audio files are read whole)", where);
+    audio_features(r, e->path, where, feats, rows, cols);
+    return 1;
+  }
   if (!cur->path || strcmp(cur->path, e->path)) {
     if (cur->f) fclose(cur->f);
     free(cur->path);
@@ -250,19 +328,23 @@ static void feats_close(feats_reader *r) {
   r->ark = NULL;
 }
 
-static void feats_free(feats_reader *r) { rsqm_scp_free(r->ents, r->nent); }
+static void feats_free(feats_reader *r) {
+  rsqm_scp_free(r->ents, r->nent);
+  rsqm_fbank_free(r->fb);
+}
 
 /* ---------------------------------------------------------------- outputs */
 typedef struct outputs {
-  const char *out_path, *dump;
+  const char *out_path, *dump, *dump_feats;
   FILE *out;     /* hypotheses: stdout, out_path, or a temporary beside it */
   char *tmp_out; /* the temporary, renamed onto out_path at the end */
   int dump_dir;  /* --dump-logits is a directory: one .npy per utterance */
   FILE *dump_f;  /* else one ark */
+  FILE *feats_f; /* --dump-feats */
 } outputs;
 
 static void outputs_open(outputs *w, const options *o) {
-  *w = (outputs){.out_path = o->out_path, .dump = o->dump, .out = stdout};
+  *w = (outputs){.out_path = o->out_path, .dump = o->dump, .dump_feats = o->dump_feats, .out = stdout};
   if (o->out_path && replaceable(o->out_path)) {
     w->out = open_temp(o->out_path, &w->tmp_out);
     g_tmp_out = w->tmp_out;
@@ -274,10 +356,13 @@ static void outputs_open(outputs *w, const options *o) {
     if (!stat(o->dump, &st) && S_ISDIR(st.st_mode)) w->dump_dir = 1;
     else if (!(w->dump_f = fopen(o->dump, "wb"))) die("%s: cannot write: %s", o->dump, strerror(errno));
   }
+  if (o->dump_feats && !(w->feats_f = fopen(o->dump_feats, "wb")))
+    die("%s: cannot write: %s", o->dump_feats, strerror(errno));
 }
 
 static void outputs_close(outputs *w) {
   if (w->dump_f && fclose(w->dump_f)) die("%s: write error", w->dump);
+  if (w->feats_f && fclose(w->feats_f)) die("%s: write error", w->dump_feats);
   if (w->tmp_out) {
     if (fclose(w->out)) die("%s: write error", w->tmp_out);
     if (!replaceable(w->out_path)) die("%s: became a non-regular file while decoding; not replaced", w->out_path);
@@ -305,6 +390,7 @@ static void decode_utterance(rsqm_model *m, const options *o, outputs *w, const 
   char err[RSQM_ERRLEN];
   if (rows == 0) die("%s: empty utterance (0 frames)", where);
   if (cols != m->dim) die("%s: features of dimension %d; the model %s takes %d", where, cols, o->model_path, m->dim);
+  if (w->feats_f) write_ark(w->feats_f, o->dump_feats, key, feats, rows, cols);
   int64_t n_nonfinite = 0;
   for (int64_t i = 0; i < (int64_t)rows * cols; i++) n_nonfinite += !isfinite(feats[i]);
   if (n_nonfinite) { /* Kaldi style: warn, count, empty hypothesis, go on */
@@ -378,7 +464,7 @@ int main(int argc, char **argv) {
   m->no_fuse = o.no_fuse;
 
   feats_reader in;
-  feats_open(&in, o.feats_path);
+  feats_open(&in, o.feats_path, m, o.model_path);
   outputs w;
   outputs_open(&w, &o);
   totals tot = {0};

@@ -80,6 +80,19 @@ typedef struct rsqm_profile {
   double t_last;
 } rsqm_profile;
 
+/* The FBNK section (src_arm/FORMAT.md): the fbank options of the features the model was trained
+ * on (fbank.c computes them from audio). */
+#define RSQM_WINDOW_POVEY 1
+#define RSQM_FBANK_REMOVE_DC 1u
+#define RSQM_FBANK_SNIP_EDGES 2u
+#define RSQM_FBANK_POWER 4u
+#define RSQM_FBANK_LOG 8u
+typedef struct rsqm_fbank_opts {
+  int32_t sample_rate, num_bins, frame_length, frame_shift, fft_size, window; /* lengths in samples */
+  uint32_t flags;
+  float preemph, dither, low_freq, high_freq, log_floor; /* high_freq in Hz (absolute) */
+} rsqm_fbank_opts;
+
 struct rsqm_pool; /* exec.c */
 
 typedef struct rsqm_model {
@@ -95,6 +108,8 @@ typedef struct rsqm_model {
   int32_t n_nodes, output;
   rsqm_node *nodes;
   int32_t vocab;      /* channels of the output node */
+  int32_t has_fbank;  /* 1: the file has an FBNK section (audio input possible) */
+  rsqm_fbank_opts fbank;
   int prepared;
   rsqm_profile *profile; /* NULL: off (the caller owns it; rsqm_run adds to it) */
   /* executor memory (exec.c): buffers reused from node to node and utterance to utterance, and
@@ -157,6 +172,23 @@ int rsqm_ark_read_matrix(FILE *f, float **data, int32_t *rows, int32_t *cols, ch
  * clean end of file, -1 on error (message in err). */
 int rsqm_ark_next(FILE *f, char **key, float **data, int32_t *rows, int32_t *cols, char *err,
                   size_t errlen);
+
+/* ---- audio (wav.c, fbank.c) ---- */
+/* Read a RIFF/WAVE file of 16-bit PCM mono at `rate` Hz: *samples malloc'd, *n of them. Anything
+ * else (not RIFF/WAVE, not PCM, not 16-bit, not mono, another rate, truncated) is an error. */
+int rsqm_wav_read(const char *path, int32_t rate, int16_t **samples, int64_t *n, char *err, size_t errlen);
+typedef struct rsqm_fbank rsqm_fbank;
+/* Validate FBNK options (the loader calls it): 0, or 1 with a message. */
+int rsqm_fbank_opts_check(const rsqm_fbank_opts *o, char *err, size_t errlen);
+/* Window, mel filters and FFT tables for o; rsqm_fbank_free releases them. */
+int rsqm_fbank_create(const rsqm_fbank_opts *o, rsqm_fbank **out, char *err, size_t errlen);
+void rsqm_fbank_free(rsqm_fbank *fb);
+/* Frames of n_samples samples (snip_edges: whole frames only; 0 when shorter than one frame). */
+int32_t rsqm_fbank_num_frames(const rsqm_fbank *fb, int64_t n_samples);
+/* Log-mel features of int16 samples: *feats malloc'd float32 [*rows][num_bins] (NULL, 0 rows
+ * when the audio is shorter than one frame). Returns 0 or 1 (out of memory). */
+int rsqm_fbank_compute(rsqm_fbank *fb, const int16_t *x, int64_t n_samples, float **feats, int32_t *rows,
+                       char *err, size_t errlen);
 
 uint32_t rsqm_crc32(const uint8_t *p, size_t n);
 
