@@ -271,6 +271,11 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
             g = json.loads((corpus / out / f"decode_{s}_rsqdecode_armv7/engine_agreement.json").read_text())
             assert g["utts"] == len((corpus / f"data/{s}/text").read_text().splitlines())
             assert g["differ"] == 0, (file, s, g["examples"])  # the binary decodes what Python decodes
+            # audio in: rsq-decode's fbank from wav.scp vs stage 2's features, and its hypotheses
+            f = json.loads((corpus / out / f"decode_{s}_rsqdecode_armv7/wav_features.json").read_text())
+            assert f["utts"] == g["utts"] and f["max_abs_diff"] < 1e-2, f
+            w = json.loads((corpus / out / f"decode_{s}_rsqdecode_armv7/wav_agreement.json").read_text())
+            assert w["utts"] == g["utts"] and w["differ"] <= w["utts"] // 10, w
         lat = json.loads((corpus / file).with_name("latency.json").read_text())
         assert lat["frames"] == 600 and lat["host_ms"]["1"] > 0 and lat["host_ms"]["2"] > 0
         assert lat["armv7_instructions"] > 0
@@ -288,6 +293,8 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
     e2e = json.loads((corpus / "exp/train_tiny/export/e2e_latency.json").read_text())
     assert e2e["torch_fp32_ms"]["1"] > 0 and e2e["ort_fp32_ms"]["2"] > 0
     assert "| onnxruntime FP32 (same model, ONNX export) | - |" in table
+    audio_rows = table.split("Audio in: rsq-decode's own fbank")[1].split("\n\n")[1].splitlines()[2:]
+    assert len(audio_rows) == 5 * 2 and all("greedy, rsq-decode armv7" in r for r in audio_rows)
 
 
 class _Payload:

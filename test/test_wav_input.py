@@ -175,3 +175,18 @@ def test_bad_audio_is_refused_naming_the_file(audio, tmp_path, name, blob, needl
 def test_audio_needs_a_model_with_fbank_options(audio):
     p = _run(_need(HOST), audio / "nofbank.rsq", audio / "wav.scp", check=False)
     assert p.returncode == 1 and "has no FBNK section" in p.stderr and "nofbank.rsq" in p.stderr
+
+
+def test_compare_feats_reports_the_worst_value_and_refuses_mismatches():
+    from rsqasr.bin.compare_feats import compare
+    from rsqasr.data.datadir import DataDirError
+
+    a = {"u1": np.zeros((3, 2), np.float32), "u2": np.ones((2, 2), np.float32)}
+    b = {"u1": np.zeros((3, 2), np.float32), "u2": np.array([[1, 1], [1, 1.004]], np.float32)}
+    r = compare(a, b)
+    assert (r["utts"], r["frames"], r["frames_over_1e-3"]) == (2, 5, 1)
+    assert r["max_abs_diff"] == pytest.approx(0.004, rel=1e-3) and r["worst"][:3] == ["u2", 1, 1]
+    with pytest.raises(DataDirError, match="u2: shapes"):
+        compare(a, {**b, "u2": np.ones((3, 2), np.float32)})
+    with pytest.raises(DataDirError, match="different utterances"):
+        compare(a, {"u1": a["u1"]})

@@ -274,13 +274,14 @@ if run_stage 3; then
 fi
 
 split_run() {  # split_run <set> <dir> <command...>: the command (JOB in its arguments) reads
-  # <dir>/split/feats.JOB.scp and writes <dir>/split/hyp.JOB.txt; --nj jobs, merged into <dir>/hyp.txt
+  # <dir>/split/feats.JOB.scp and writes <dir>/split/hyp.JOB.txt; --nj jobs, merged into <dir>/hyp.txt.
+  # With split_scp=wav.scp in the environment it splits data/<set>/wav.scp into <dir>/split/wav.JOB.scp.
   local set=$1 dir=$2; shift 2
-  local n i
-  n=$(wc -l < "data/$set/feats.scp"); [ "$n" -gt "$nj" ] && n=$nj
+  local n i scp=${split_scp:-feats.scp}
+  n=$(wc -l < "data/$set/$scp"); [ "$n" -gt "$nj" ] && n=$nj
   rm -rf "$dir/split"; mkdir -p "$dir/split" "$dir/log"
   # shellcheck disable=SC2046
-  utils/split_scp.sh "data/$set/feats.scp" $(for i in $(seq "$n"); do echo "$dir/split/feats.$i.scp"; done)
+  utils/split_scp.sh "data/$set/$scp" $(for i in $(seq "$n"); do echo "$dir/split/${scp%.scp}.$i.scp"; done)
   ${decode_cmd} --max-jobs-run "$nj" JOB=1:"$n" "$dir/log/decode.JOB.log" "$@"
   for i in $(seq "$n"); do cat "$dir/split/hyp.$i.txt"; done | sort > "$dir/hyp.txt"
   rm -rf "$dir/split"
@@ -447,6 +448,18 @@ if run_stage 8; then
       if [ "$quant" = FP32 ]; then what="PyTorch FP32"; else what="integer reference"; fi
       python -m rsqasr.bin.compare_hyps --ref "data/$set/text" --a "$dir/hyp.txt" --b "$ref/hyp.txt" \
         --label "rsq-decode $decode_target vs $what" --out "$dir/engine_agreement.json"
+      # audio in: the same model from data/<set>/wav.scp, its fbank computed by rsq-decode (the
+      # model file's FBNK options), checked against stage 2's features and the feats.scp decode
+      if [ -f "data/$set/wav.scp" ] && ! grep -q '|' "data/$set/wav.scp"; then  # files, not pipes
+        wdir=$dir/wav
+        split_scp=wav.scp split_run "$set" "$wdir" "$bin" --threads 1 --dump-feats "$wdir/feats.JOB.ark" \
+          "$file" "$wdir/split/wav.JOB.scp" "$wdir/split/hyp.JOB.txt"
+        python -m rsqasr.bin.compare_feats --a "$wdir"/feats.*.ark --b "data/$set/feats.scp" \
+          --label "rsq-decode $decode_target fbank vs stage 2 (kaldi-native-fbank)" --out "$dir/wav_features.json"
+        rm -f "$wdir"/feats.*.ark
+        python -m rsqasr.bin.compare_hyps --ref "data/$set/text" --a "$wdir/hyp.txt" --b "$dir/hyp.txt" \
+          --label "rsq-decode $decode_target from wav.scp vs from feats.scp" --out "$dir/wav_agreement.json"
+      fi
     done
     python -m rsqasr.bin.engine_latency --model "$file" --feats_scp "data/$valid_set/feats.scp" \
       --armv7_instructions "$count_armv7_instructions" --out "$(dirname "$file")/latency.json" \

@@ -142,6 +142,19 @@ def table(name: str, base: dict) -> str:
         lines += ["", "Engines compared on the same model and utterances (a: this row's decode, b: the other):", "",
                   "| quantization | method | decoding | set | a vs b | CER % a | CER % b | hypotheses differing |",
                   "|---|---|---|---|---|---|---|---|"] + agree
+    feats = []
+    for (quant, method, decode), row in sorted(base["rows"].items(), key=lambda kv: order(kv[0])):
+        for s in sets:
+            f = Path(row[s]["dir"]) / "wav_features.json" if s in row else None
+            if f is not None and f.is_file():
+                g = json.loads(f.read_text(encoding="utf-8"))
+                feats.append(f"| {quant} | {method} | {decode} | {s} | {g['utts']} | {g['frames']} | "
+                             f"{g['max_abs_diff']:.2e} | {g['mean_abs_diff']:.2e} | {g['frames_over_1e-3']} |")
+    if feats:
+        lines += ["", "Audio in: rsq-decode's own fbank from wav.scp (the model file's FBNK options) against stage 2's "
+                  "features (kaldi-native-fbank), log-mel values:", "",
+                  "| quantization | method | decoding | set | utterances | frames | max abs diff | mean abs diff | "
+                  "frames with a diff > 1e-3 |", "|---|---|---|---|---|---|---|---|---|"] + feats
     lat = {}
     for (quant, method, _), row in base["rows"].items():
         for e in row.values():
