@@ -143,6 +143,35 @@ def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, n
         assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
 
 
+@pytest.mark.parametrize("target", ["host", "armv7"])
+@pytest.mark.parametrize("name,conf,variant", CASES, ids=[f"{n}-{v}" for n, _, v in CASES])
+def test_streaming_equals_whole_utterance(exported, feats_dir, tmp_path, name, conf, variant, target):
+    """rsq-decode --stream feeds each utterance in chunks (stream.c caches every layer's past):
+    logits and hypotheses are the whole-utterance ones bit for bit, at chunks of 1, 6 and 40
+    frames, also for the too-short and 2-frame utterances; an output frame appears as soon as the
+    claimed lookahead allows and not before."""
+    binary = _need(HOST if target == "host" else ARM)
+    path, im = exported[(name, variant)]
+    for scp in ("feats.scp", "short.scp"):
+        text, whole, _ = _decode(binary, path, feats_dir / scp, tmp_path)
+        for chunk in ("1", "6", "40"):
+            got_text, got, err = _decode(binary, path, feats_dir / scp, tmp_path, "--stream", "--chunk", chunk,
+                                         "--show-partial")
+            assert got_text == text and set(got) == set(whole)
+            for utt in whole:
+                assert got[utt].tobytes() == whole[utt].tobytes(), (scp, chunk, utt)
+            look = int(err.split("the model looks ")[1].split(" frames")[0])
+            sub = int(np.prod([lp.stride for lp in im.plan.layers.values()]))
+            lines = [line.split(" ", 4) for line in err.splitlines() if line.startswith("partial ")]
+            assert len(lines) >= len(whole)
+            final_in = {utt: whole[utt].shape[0] for utt in whole}
+            for _, utt, fed, out, *_ in lines:
+                fed, out = int(fed), int(out)
+                if out == final_in[utt] and fed == max(int(f) for _, u, f, *_ in lines if u == utt):
+                    continue                                   # the last chunk: everything, with right padding
+                assert out == max(0, (fed - 1 - look) // sub + 1), (utt, fed, out, look, sub)
+
+
 def test_too_short_utterance_and_stdout(exported, feats_dir, tmp_path):
     path, _ = exported[("dfsmn", "wino")]
     proc = subprocess.run([str(_need(HOST)), "--timing", str(path), str(feats_dir / "short.scp")],

@@ -8,6 +8,12 @@
  * into the model's fbank features here (fbank.c, with the options of the model's FBNK section).
  * --dump-feats: the features of every utterance (before CMVN) as one Kaldi binary ark.
  *
+ * --stream [--chunk N]: each utterance goes through the network in chunks of N feature frames
+ * (default 40, 0.4 s; stream.c keeps every layer's past, nothing is recomputed); the logits and
+ * the hypothesis are bit for bit the whole-utterance ones. On a terminal the partial hypothesis is
+ * shown on stderr as it changes; --show-partial writes, after every chunk, a line "partial <utt>
+ * <feature frames in> <output frames out> <text>" on stderr wherever it goes. The summary line adds the model's lookahead.
+ *
  * Writes Kaldi text ("utt-id hypothesis", the tokens joined as rsqasr's decode writes them) to
  * out.txt or stdout, and a summary line on
  * stderr. --dump-logits: an existing directory gets one <utt>.npy (float32 [T'][V]) per
@@ -69,6 +75,9 @@ static void usage(FILE *f) {
           "  --threads N        kernel threads (default 1)\n"
           "  --dump-logits P    logits of every utterance: P a directory -> P/<utt>.npy, else a Kaldi ark\n"
           "  --dump-feats F     the features of every utterance (before CMVN) as a Kaldi binary ark\n"
+          "  --stream           streaming: chunks of --chunk frames (same output); partial results on a terminal\n"
+          "  --chunk N          streaming chunk in feature frames (10 ms each; default 40)\n"
+          "  --show-partial     with --stream: after every chunk a line 'partial utt frames-in frames-out text'\n"
           "  --timing           per-utterance time on stderr\n"
           "  --profile          network time split by layer kind (stderr, ms per 600 frames); the ARM\n"
           "                     builds also mark each kind for the qemu instruction counter\n"
@@ -149,7 +158,7 @@ static void write_ark(FILE *f, const char *path, const char *utt, const float *x
 }
 /* ---------------------------------------------------------------- command line */
 typedef struct options {
-  int threads, timing, profile, no_fuse;
+  int threads, timing, profile, no_fuse, stream, chunk, show_partial;
   const char *dump;       /* --dump-logits, or NULL */
   const char *dump_feats; /* --dump-feats, or NULL */
   const char *model_path, *feats_path, *out_path;
@@ -157,7 +166,7 @@ typedef struct options {
 
 /* -1: go on; else the exit status (0 after --help, 2 after a usage error) */
 static int parse_args(int argc, char **argv, options *o) {
-  *o = (options){.threads = 1};
+  *o = (options){.threads = 1, .chunk = 40};
   const char *pos[3];
   int npos = 0;
   for (int i = 1; i < argc; i++) {
@@ -168,6 +177,15 @@ static int parse_args(int argc, char **argv, options *o) {
       o->threads = (int)v;
     } else if (!strcmp(argv[i], "--dump-logits") && i + 1 < argc) {
       o->dump = argv[++i];
+    } else if (!strcmp(argv[i], "--chunk") && i + 1 < argc) {
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if (*end || v < 1 || v > 100000) die("--chunk: '%s' is not an integer in [1, 100000]", argv[i]);
+      o->chunk = (int)v;
+    } else if (!strcmp(argv[i], "--stream")) {
+      o->stream = 1;
+    } else if (!strcmp(argv[i], "--show-partial")) {
+      o->show_partial = 1;
     } else if (!strcmp(argv[i], "--dump-feats") && i + 1 < argc) {
       o->dump_feats = argv[++i];
     } else if (!strcmp(argv[i], "--timing")) {
@@ -383,8 +401,74 @@ typedef struct totals {
   double t_net; /* seconds in rsqm_run + rsqm_greedy_text */
 } totals;
 
+/* ---------------------------------------------------------------- streaming */
+typedef struct streamer {
+  rsqm_stream *s;
+  int tty;          /* stderr is a terminal: the partial hypothesis is redrawn in place */
+  int32_t *ids, n_ids, cap_ids, prev, seen;
+} streamer;
+
+/* Greedy search over the output frames computed since the last call; shows the partial text when
+ * it changed. */
+static void show_partial(streamer *st, const rsqm_model *m, const options *o, const char *key, int32_t fed) {
+  const int32_t t1 = rsqm_stream_frames(st->s), V = m->vocab;
+  float *row = malloc((size_t)(t1 > st->seen ? t1 - st->seen : 1) * V * sizeof(float));
+  if (!row) die("out of memory");
+  rsqm_stream_logits(st->s, st->seen, t1, row);
+  int changed = 0;
+  for (int32_t t = 0; t < t1 - st->seen; t++) {
+    const float *r = row + (size_t)t * V;
+    int32_t best = 0;
+    for (int32_t c = 1; c < V; c++)
+      if (r[c] > r[best]) best = c;
+    if (best != st->prev && best != 0) {
+      if (st->n_ids == st->cap_ids) {
+        st->cap_ids = st->cap_ids ? 2 * st->cap_ids : 64;
+        if (!(st->ids = realloc(st->ids, (size_t)st->cap_ids * sizeof(int32_t)))) die("out of memory");
+      }
+      st->ids[st->n_ids++] = best;
+      changed = 1;
+    }
+    st->prev = best;
+  }
+  free(row);
+  st->seen = t1;
+  if (!(o->show_partial || (changed && st->tty))) return;
+  char *text = NULL;
+  if (rsqm_detokenize(m, st->ids, st->n_ids, &text)) die("out of memory");
+  if (o->show_partial) fprintf(stderr, "partial %s %d %d %s\n", key, fed, t1, text);
+  else fprintf(stderr, "\r\033[K%s: %s", key, text);
+  free(text);
+}
+
+/* The whole utterance through the stream in chunks: rsqm_run's contract (logits malloc'd). */
+static int stream_run(streamer *st, rsqm_model *m, const options *o, const char *key, const float *feats,
+                      int32_t rows, float **logits, int32_t *t_out, char *err, size_t errlen) {
+  rsqm_stream_reset(st->s);
+  st->n_ids = st->seen = 0;
+  st->prev = -1;
+  *logits = NULL;
+  *t_out = 0;
+  int rc = 0;
+  for (int32_t t = 0; t < rows && !rc; t += o->chunk) {
+    const int32_t n = rows - t < o->chunk ? rows - t : o->chunk;
+    rc = rsqm_stream_push(st->s, feats + (size_t)t * m->dim, n, t + n == rows, o->threads, err, errlen);
+    if (!rc) show_partial(st, m, o, key, t + n);
+  }
+  if (st->tty && !o->show_partial) fprintf(stderr, "\r\033[K");
+  if (rc) return rc;
+  const int32_t T = rsqm_stream_frames(st->s);
+  if (!(*logits = malloc((size_t)(T ? T : 1) * m->vocab * sizeof(float)))) {
+    rsqm_seterr(err, errlen, "out of memory");
+    return RSQM_ERROR;
+  }
+  rsqm_stream_logits(st->s, 0, T, *logits);
+  *t_out = T;
+  return 0;
+}
+
 /* One utterance: checks, network, greedy text, the hypothesis line and the logits. */
-static void decode_utterance(rsqm_model *m, const options *o, outputs *w, const char *key,
+static void decode_utterance(rsqm_model *m, const options *o, outputs *w, streamer *st, const char *key,
                              const float *feats, int32_t rows, int32_t cols, const char *where,
                              totals *tot) {
   char err[RSQM_ERRLEN];
@@ -404,7 +488,8 @@ static void decode_utterance(rsqm_model *m, const options *o, outputs *w, const 
   double t0 = now_s();
   float *logits = NULL;
   int32_t t_out = 0;
-  int rc = rsqm_run(m, feats, rows, o->threads, &logits, &t_out, err, sizeof err);
+  int rc = st->s ? stream_run(st, m, o, key, feats, rows, &logits, &t_out, err, sizeof err)
+                 : rsqm_run(m, feats, rows, o->threads, &logits, &t_out, err, sizeof err);
   char *text = NULL;
   if (rc == RSQM_ERROR) die("%s: %s", where, err);
   if (rc == RSQM_TOO_SHORT) {
@@ -434,13 +519,16 @@ static void decode_utterance(rsqm_model *m, const options *o, outputs *w, const 
   free(logits);
 }
 
-static void print_summary(const options *o, const totals *t, const rsqm_profile *prof) {
+static void print_summary(const options *o, const totals *t, const rsqm_profile *prof, const rsqm_model *m) {
   const double audio = (double)t->frames / 100.0;
   fprintf(stderr,
           "%s: %d utterances (%d too short, %d with NaN/Inf features), %.2f s of audio (10 ms frames), %.3f s in the network, RTF %.4f, "
           "%.2f ms per utterance of 600 frames (threads %d)\n",
           prog, t->utts, t->n_short, t->n_bad, audio, t->t_net, audio > 0 ? t->t_net / audio : 0.0,
           t->frames > 0 ? 1e3 * t->t_net * 600.0 / (double)t->frames : 0.0, o->threads);
+  if (o->stream)
+    fprintf(stderr, "%s: streaming in chunks of %d frames (%d ms); the model looks %d frames (%d ms) ahead\n", prog,
+            o->chunk, 10 * o->chunk, rsqm_stream_lookahead(m), 10 * rsqm_stream_lookahead(m));
   if (o->profile) {
     fprintf(stderr, "%s: profile, ms per utterance of 600 frames:", prog);
     for (int k = 0; k < RSQM_N_KINDS; k++)
@@ -468,19 +556,26 @@ int main(int argc, char **argv) {
   outputs w;
   outputs_open(&w, &o);
   totals tot = {0};
+  streamer st = {0};
+  if (o.stream) {
+    if (rsqm_stream_open(m, &st.s, err, sizeof err)) die("%s: %s", o.model_path, err);
+    st.tty = isatty(2);
+  }
   char *key;
   float *feats;
   int32_t rows, cols;
   char where[1024];
   while (feats_next(&in, &key, &feats, &rows, &cols, where, sizeof where)) {
-    decode_utterance(m, &o, &w, key, feats, rows, cols, where, &tot);
+    decode_utterance(m, &o, &w, &st, key, feats, rows, cols, where, &tot);
     free(feats);
     free(key);
   }
   feats_close(&in);
   outputs_close(&w);
-  print_summary(&o, &tot, &prof);
+  print_summary(&o, &tot, &prof, m);
   feats_free(&in);
+  rsqm_stream_close(st.s);
+  free(st.ids);
   rsqm_free(m);
   return 0;
 }

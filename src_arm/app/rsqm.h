@@ -143,6 +143,25 @@ void rsqm_xplan_free(struct rsqm_xplan *xp); /* exec.c; called by rsqm_free */
 int rsqm_run(rsqm_model *m, const float *feats, int32_t t_in, int32_t threads, float **logits,
              int32_t *t_out, char *err, size_t errlen);
 
+/* ---- stream.c: streaming execution (the same output as rsqm_run, bit for bit) ---- */
+typedef struct rsqm_stream rsqm_stream;
+/* A stream over m (its layers' ops without padding are created here). */
+int rsqm_stream_open(rsqm_model *m, rsqm_stream **s, char *err, size_t errlen);
+void rsqm_stream_close(rsqm_stream *s);
+/* Forget the utterance (keeps the ops and buffers for the next one). */
+void rsqm_stream_reset(rsqm_stream *s);
+/* Feed n raw feature frames [n][dim] (CMVN applied here); final: the utterance ends with them.
+ * Computes every output frame the frames so far determine. Returns 0, RSQM_TOO_SHORT (final, and
+ * the utterance is too short for the network) or RSQM_ERROR. */
+int rsqm_stream_push(rsqm_stream *s, const float *feats, int32_t n, int final, int32_t threads, char *err,
+                     size_t errlen);
+/* Output frames computed so far, and a copy of frames [t0, t1) as float32 [t1 - t0][m->vocab]. */
+int32_t rsqm_stream_frames(const rsqm_stream *s);
+void rsqm_stream_logits(const rsqm_stream *s, int32_t t0, int32_t t1, float *out);
+/* Input frames an output frame waits for beyond its own position (output frame j needs raw
+ * frames up to j * subsampling + this): the model's algorithmic lookahead. */
+int32_t rsqm_stream_lookahead(const rsqm_model *m);
+
 /* ---- decode.c ---- */
 /* CTC greedy search: argmax per frame (first maximum), merge repeats, drop blank (id 0); the
  * kept ids in a malloc'd *ids (*n of them). Returns 0 or RSQM_ERROR (out of memory). */
