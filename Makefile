@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	touch $@
 
 native: $(STAMP)
-	@if [ -x src_arm/build.sh ]; then src_arm/build.sh host && src_arm/build.sh armv7; fi
+	@if [ -x src_arm/build.sh ]; then src_arm/build.sh host && src_arm/build.sh armv7 && src_arm/build.sh aarch64; fi
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q test
@@ -46,4 +46,4 @@ bench: install
 	src_arm/bench.sh
 
 clean:
-	rm -rf src_arm/build-host src_arm/build-armv7 src_arm/build-asan
+	rm -rf src_arm/build-host src_arm/build-armv7 src_arm/build-aarch64 src_arm/build-asan

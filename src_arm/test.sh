@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build host, armv7 (tests run through qemu-arm) and asan, run ctest in each; then a short fuzz
+# Build host, armv7 (tests run through qemu-arm), aarch64 (qemu-aarch64) and asan, run ctest in each; then a short fuzz
 # smoke of rsq-decode's model loader and ark reader (src_arm/fuzz/fuzz.sh) when clang is there.
 # Usage: src_arm/test.sh
 set -euo pipefail
@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 start=$(date +%s)
 rc=0
-for target in host armv7 asan; do
+for target in host armv7 aarch64 asan; do
   "$here/build.sh" "$target"
   echo "== ctest $target"
   if ! (cd "$here/build-$target" && ctest --output-on-failure -j "$jobs"); then

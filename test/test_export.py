@@ -30,6 +30,8 @@ from test_quant import TINY_DFSMN, TINY_W2L, tiny
 
 HOST = REPO / "src_arm/build-host/rsq-decode"
 ARM = REPO / "src_arm/build-armv7/bin/rsq-decode-armv7"
+ARM64 = REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64"
+BINARIES = {"host": HOST, "armv7": ARM, "aarch64": ARM64}
 ASAN = REPO / "src_arm/build-asan/rsq-decode"   # built by src_arm/test.sh (build.sh asan)
 DIM, VOCAB = 20, 12
 TOKENS = ["<blank>", "<unk>"] + list("的一是不了人我在有他")
@@ -41,6 +43,8 @@ def _need(binary: Path) -> Path:
         pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7)")
     if binary == ARM and shutil.which("qemu-arm") is None:
         pytest.skip("qemu-arm not installed")
+    if binary == ARM64 and shutil.which("qemu-aarch64") is None:
+        pytest.skip("qemu-aarch64 not installed")
     return binary
 
 
@@ -116,10 +120,10 @@ def _expected(im: IntModel, feats_dir: Path, cmvn):
     return logits, "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("target", ["host", "armv7"])
+@pytest.mark.parametrize("target", ["host", "armv7", "aarch64"])
 @pytest.mark.parametrize("name,conf,variant", CASES, ids=[f"{n}-{v}" for n, _, v in CASES])
 def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, name, conf, variant, target):
-    binary = _need(HOST if target == "host" else ARM)
+    binary = _need(BINARIES[target])
     path, im = exported[(name, variant)]
     # the Python reader reproduces the in-memory model exactly
     mf = read_model(path)
@@ -143,14 +147,14 @@ def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, n
         assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
 
 
-@pytest.mark.parametrize("target", ["host", "armv7"])
+@pytest.mark.parametrize("target", ["host", "armv7", "aarch64"])
 @pytest.mark.parametrize("name,conf,variant", CASES, ids=[f"{n}-{v}" for n, _, v in CASES])
 def test_streaming_equals_whole_utterance(exported, feats_dir, tmp_path, name, conf, variant, target):
     """rsq-decode --stream feeds each utterance in chunks (stream.c caches every layer's past):
     logits and hypotheses are the whole-utterance ones bit for bit, at chunks of 1, 6 and 40
     frames, also for the too-short and 2-frame utterances; an output frame appears as soon as the
     claimed lookahead allows and not before."""
-    binary = _need(HOST if target == "host" else ARM)
+    binary = _need(BINARIES[target])
     path, im = exported[(name, variant)]
     for scp in ("feats.scp", "short.scp"):
         text, whole, _ = _decode(binary, path, feats_dir / scp, tmp_path)

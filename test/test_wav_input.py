@@ -24,6 +24,7 @@ from test_quant import TINY_DFSMN, tiny
 
 HOST = REPO / "src_arm/build-host/rsq-decode"
 ARM = REPO / "src_arm/build-armv7/bin/rsq-decode-armv7"
+ARM64 = REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64"
 DIM = 80
 TOKENS = ["<blank>", "<unk>"] + list("的一是不了人我在有他")
 RATE = 16000
@@ -34,6 +35,8 @@ def _need(binary: Path) -> Path:
         pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7)")
     if binary == ARM and shutil.which("qemu-arm") is None:
         pytest.skip("qemu-arm not installed")
+    if binary == ARM64 and shutil.which("qemu-aarch64") is None:
+        pytest.skip("qemu-aarch64 not installed")
     return binary
 
 
@@ -113,9 +116,9 @@ def test_fbnk_section_round_trips_and_unsupported_options_are_refused(audio):
     assert p.returncode == 1 and "FBNK: FFT size 500" in p.stderr
 
 
-@pytest.mark.parametrize("target", ["host", "armv7"])
+@pytest.mark.parametrize("target", ["host", "armv7", "aarch64"])
 def test_wav_scp_features_match_kaldi_native_fbank_and_hypotheses_match_feats(audio, tmp_path, target):
-    binary = _need(HOST if target == "host" else ARM)
+    binary = _need({"host": HOST, "armv7": ARM, "aarch64": ARM64}[target])
     _run(binary, "--dump-feats", tmp_path / "f.ark", "--dump-logits", tmp_path / "lw.ark", audio / "model.rsq",
          audio / "wav.scp", tmp_path / "hyp_wav.txt")
     _run(binary, "--dump-logits", tmp_path / "lf.ark", audio / "model.rsq", audio / "feats.scp",

@@ -7,11 +7,11 @@ set -euo pipefail
 # audio: sox (speed perturbation pipes), libsndfile1 (soundfile)
 # mini corpus: espeak-ng (optional voices), fortunes-zh (Chinese text)
 # scoring: sctk (sclite)
-# native engine: cmake, compilers, the ARMv7 cross toolchain, qemu-user, SIMDe
+# native engine: cmake, compilers, the ARMv7 and AArch64 cross toolchains, qemu-user, SIMDe
 # fuzzing rsq-decode's loaders: clang with libFuzzer (libclang-rt-14-dev)
 # downloads and venv: curl, python3-venv
 pkgs=(sox libsndfile1 espeak-ng fortunes-zh sctk cmake gcc g++ make curl
-      gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf qemu-user libsimde-dev python3-venv
+      gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev python3-venv
       clang libclang-rt-14-dev)
 
 missing=()

@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__arm__) && defined(__linux__)
+#if (defined(__arm__) || defined(__aarch64__)) && defined(__linux__)
 #include <unistd.h>
-#endif /* __arm__ && __linux__ */
+#endif /* (__arm__ || __aarch64__) && __linux__ */
 
 #include "rsqm.h"
 
@@ -48,9 +48,9 @@ static void prof_enter(rsqm_profile *p, int kind) {
   if (p->cur >= 0 && p->cur < RSQM_N_KINDS) p->ms[p->cur] += t - p->t_last;
   p->t_last = t;
   p->cur = kind;
-#if defined(__arm__) && defined(__linux__)
+#if (defined(__arm__) || defined(__aarch64__)) && defined(__linux__)
   syscall(RSQM_MARK_SYSCALL, kind); /* -ENOSYS; seen by the qemu counter */
-#endif /* __arm__ && __linux__ */
+#endif /* (__arm__ || __aarch64__) && __linux__ */
 }
 
 
