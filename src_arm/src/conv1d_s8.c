@@ -139,6 +139,8 @@ static rsq_status choose_impl(const rsq_conv1d_s8_desc *d, int32_t wmax, rsq_imp
       impl = RSQ_IMPL_VNNI;
     else if (rsq_impl_available(RSQ_IMPL_AVX2) && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
       impl = RSQ_IMPL_AVX2;
+    else if (rsq_impl_available(RSQ_IMPL_DOT))
+      impl = RSQ_IMPL_DOT;
     else if (rsq_impl_available(RSQ_IMPL_NEON))
       impl = RSQ_IMPL_NEON;
     else
@@ -153,6 +155,9 @@ static rsq_status choose_impl(const rsq_conv1d_s8_desc *d, int32_t wmax, rsq_imp
     return RSQ_ERR_UNSUPPORTED;
   } else if (impl == RSQ_IMPL_VNNI && !rsq_impl_available(RSQ_IMPL_VNNI)) {
     rsq_set_error("%s: AVX-512 VNNI kernels not available in this build/CPU", who);
+    return RSQ_ERR_UNSUPPORTED;
+  } else if (impl == RSQ_IMPL_DOT && !rsq_impl_available(RSQ_IMPL_DOT)) {
+    rsq_set_error("%s: AArch64 dot-product (sdot) kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   }
   *out = impl;
@@ -179,6 +184,18 @@ static int pack_weights(rsq_conv1d_s8 *op, const int8_t *w) {
     else
       rsq_wino23_s8_neon_pack(p->cin, p->cout, p->k, w, op->packed);
   }
+#if defined(RSQ_WITH_DOT)
+  if (op->impl == RSQ_IMPL_DOT) {
+    size_t sz = op->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_dot_packed_size(p->cin, p->cout, p->k)
+                                          : rsq_wino23_s8_dot_packed_size(p->cin, p->cout, p->k);
+    op->packed = malloc(sz);
+    if (!op->packed) return 0;
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_dot_pack(p->cin, p->cout, p->k, w, op->packed);
+    else
+      rsq_wino23_s8_dot_pack(p->cin, p->cout, p->k, w, op->packed);
+  }
+#endif /* RSQ_WITH_DOT */
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
   if (op->impl == RSQ_IMPL_AVX2 || op->impl == RSQ_IMPL_VNNI) { /* one packed layout for both */
     size_t sz = op->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_avx2_packed_size(p->cin, p->cout, p->k)
@@ -332,6 +349,33 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
       rsq_wino23_s8_neon(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
     return RSQ_OK;
   }
+#if defined(RSQ_WITH_DOT)
+  if (op->impl == RSQ_IMPL_DOT) {
+    g.cin_p = RSQ_ROUND_UP(p->cin, 16);
+    g.cout_p = RSQ_ROUND_UP(p->cout, 8);
+    const int32_t drows = rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 8)); /* Winograd: blocks of 8 rows */
+    size_t xbytes = RSQ_ROUND_UP((size_t)drows * g.cin_p, 64);
+    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_dot_vsize(p->cin, p->k, t_out) : 0;
+    if (!grow_ws(op, xbytes + vbytes)) {
+      rsq_set_error("%s: out of memory", who);
+      return RSQ_ERR_NOMEM;
+    }
+    int8_t *xpad = op->ws;
+    memset(xpad, 0, xbytes);
+    for (int32_t t = 0; t < t_in && t + p->pad_left < drows; t++) {
+      int8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
+      if (io->xf)
+        rsq_quantize_row(io->xf + (size_t)t * p->cin, (size_t)p->cin, io->x_inv_scale, io->x_absmax, dst);
+      else
+        memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
+    }
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_dot(&g, xpad, op->packed, &rq, y, threads);
+    else
+      rsq_wino23_s8_dot(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+    return RSQ_OK;
+  }
+#endif /* RSQ_WITH_DOT */
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
   if (op->impl == RSQ_IMPL_AVX2 || op->impl == RSQ_IMPL_VNNI) {
     g.cin_p = RSQ_ROUND_UP(p->cin, 4);

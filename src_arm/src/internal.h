@@ -158,6 +158,18 @@ size_t rsq_gemm_s8_neon_c12_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_gemm_s8_neon_c12_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
 void rsq_gemm_s8_neon_c12(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
                           const rsq_rq *rq, int8_t *y, int32_t threads);
+/* AArch64 with SDOT (gemm_s8_dot.c; RSQ_IMPL_DOT): cin_p = RSQ_ROUND_UP(cin, 16), column group
+ * 8, micro-tile 4 rows x 8 columns; Winograd in blocks of 4 tiles (8 output rows: xpad must hold
+ * rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 8)) rows). */
+size_t rsq_gemm_s8_dot_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+void rsq_gemm_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, const rsq_rq *rq, int8_t *y,
+                     int32_t threads);
+size_t rsq_wino23_s8_dot_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_wino23_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+size_t rsq_wino23_s8_dot_vsize(int32_t cin, int32_t k, int32_t t_out);
+void rsq_wino23_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, int8_t *vbuf, const rsq_rq *rq,
+                       int8_t *y, int32_t threads);
 /* default GEMM when chain >= 6: 2x3 tile, column group 12, `chain`-deep int16 accumulation */
 size_t rsq_gemm_s8_neon_2x3_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_gemm_s8_neon_2x3_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);

@@ -2,6 +2,10 @@
  * Conv1D (rsq.h) and which implementations this build and CPU can run (internal.h). */
 #include "op_common.h"
 
+#if defined(RSQ_WITH_DOT) && defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif /* RSQ_WITH_DOT && __aarch64__ && __linux__ */
+
 rsq_status rsq_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_out,
                           const char *who) {
   if (p->k < 1 || p->stride < 1 || p->pad_left < 0 || p->pad_right < 0) {
@@ -52,7 +56,7 @@ rsq_status rsq_check_conv_shape(const rsq_conv1d_params *p, const char *who) {
 }
 
 rsq_status rsq_check_impl_value(rsq_impl impl, const char *who) {
-  if (impl < RSQ_IMPL_AUTO || impl > RSQ_IMPL_VNNI) {
+  if (impl < RSQ_IMPL_AUTO || impl > RSQ_IMPL_DOT) {
     rsq_set_error("%s: unknown impl %d", who, (int)impl);
     return RSQ_ERR_PARAM;
   }
@@ -120,6 +124,12 @@ int rsq_impl_available(rsq_impl impl) {
 #else
       return 0;
 #endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
+    case RSQ_IMPL_DOT:
+#if defined(RSQ_WITH_DOT) && defined(__aarch64__) && defined(__linux__)
+      return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+      return 0;
+#endif /* RSQ_WITH_DOT && __aarch64__ && __linux__ */
     case RSQ_IMPL_VNNI:
 #if defined(RSQ_WITH_VNNI) && defined(RSQ_HAVE_X86)
       return rsq_cpu_has_avx512vnni();

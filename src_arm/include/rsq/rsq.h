@@ -114,8 +114,11 @@ typedef enum rsq_impl {
   RSQ_IMPL_NEON = 2, /* NEON kernels (native on ARM; through SIMDe on x86-64 builds) */
   RSQ_IMPL_AVX2 = 3, /* native x86-64 AVX2 kernels (vpmaddubsw with int16 accumulation;
                         sign mode for the full int8 range) */
-  RSQ_IMPL_VNNI = 4  /* native x86-64 AVX-512 VNNI kernels (vpdpbusd on ymm; needs
+  RSQ_IMPL_VNNI = 4, /* native x86-64 AVX-512 VNNI kernels (vpdpbusd on ymm; needs
                         avx512vnni + avx512vl) */
+  RSQ_IMPL_DOT = 5   /* AArch64 NEON with the ARMv8.2 dot-product instructions (sdot): conv
+                        GEMM and Winograd only (depthwise: NEON); AUTO picks it when the CPU
+                        reports asimddp */
 } rsq_impl;
 
 /* ---- INT8 Conv1D op ---- */
