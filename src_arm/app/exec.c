@@ -241,8 +241,7 @@ typedef struct value {
   int owned; /* transpose shares its input's buffer */
 } value;
 
-/* grouped FP32 conv (not covered by rsq_conv1d_f32): direct, x [t_in][cin], y [t_out][cout] */
-static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, float *y, int32_t t_out) {
+void rsqm_conv_f32_grouped(const rsqm_layer *L, int32_t pad_l, const float *x, int32_t t_in, float *y, int32_t t_out) {
   const int32_t cig = L->cin / L->groups, cog = L->cout / L->groups;
   for (int32_t t = 0; t < t_out; t++)
     for (int32_t co = 0; co < L->cout; co++) {
@@ -250,7 +249,7 @@ static void conv_f32_grouped(const rsqm_layer *L, const float *x, int32_t t_in, 
       float acc = L->bf ? L->bf[co] : 0.0f;
       for (int32_t ci = 0; ci < cig; ci++)
         for (int32_t j = 0; j < L->k; j++) {
-          const int64_t r = (int64_t)t * L->stride - L->pad_l + j;
+          const int64_t r = (int64_t)t * L->stride - pad_l + j;
           if (r >= 0 && r < t_in)
             acc += x[(size_t)r * L->cin + (size_t)g * cig + ci] * L->wf[((size_t)co * cig + ci) * L->k + j];
         }
@@ -282,7 +281,7 @@ static int run_layer(rsqm_model *m, const rsqm_layer *L, const rsqm_node *in_nod
     rsq_status st = RSQ_OK;
     prof_enter(prof, kind);
     if (L->groups > 1)
-      conv_f32_grouped(L, x, in->T, out->f, t_out);
+      rsqm_conv_f32_grouped(L, L->pad_l, x, in->T, out->f, t_out);
     else
       st = rsq_conv1d_f32_run(L->opf, x, in->T, out->f, threads);
     prof_enter(prof, RSQM_K_GLUE);

@@ -5,15 +5,17 @@
 
 #include "rsqm.h"
 
-/* One layer's op (none for a grouped FP32 conv: exec.c runs it as a direct loop). */
-static rsq_status create_layer_op(rsqm_layer *L) {
+/* One layer's op with the given time padding (none for a grouped FP32 conv: exec.c runs it as
+ * a direct loop): the layer's own (rsqm_prepare) or none (stream.c). */
+rsq_status rsqm_create_layer_op(const rsqm_layer *L, int32_t pad_l, int32_t pad_r, rsq_conv1d_s8 **op8,
+                                rsq_dwconv1d_s8 **dw8, rsq_conv1d_f32 **opf) {
   if (L->scheme == RSQM_FP32) {
     if (L->groups > 1) return RSQ_OK;
     if (L->op == RSQM_OP_LINEAR)
-      return rsq_linear_f32_create(L->cin, L->cout, L->wf, L->bf, RSQ_IMPL_AUTO, &L->opf);
-    rsq_conv1d_f32_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r}, RSQ_IMPL_AUTO,
+      return rsq_linear_f32_create(L->cin, L->cout, L->wf, L->bf, RSQ_IMPL_AUTO, opf);
+    rsq_conv1d_f32_desc d = {{L->cin, L->cout, L->k, L->stride, pad_l, pad_r}, RSQ_IMPL_AUTO,
                              L->wf, L->bf, -INFINITY, INFINITY};
-    return rsq_conv1d_f32_create(&d, &L->opf);
+    return rsq_conv1d_f32_create(&d, opf);
   }
   /* int8. A float-output layer runs with int32 or float output (rsq_s8_io acc / yf, exec.c): an
    * accumulator-only op, without multipliers (its clamp is unused, any valid one will do). */
@@ -21,20 +23,20 @@ static rsq_status create_layer_op(rsqm_layer *L) {
   const int32_t *M = requant ? L->mult : NULL, *S = requant ? L->shift : NULL;
   const int32_t lo = requant ? L->lo : -127, hi = requant ? L->hi : 127;
   if (L->groups > 1) {
-    rsq_dwconv1d_s8_desc d = {L->cin, L->k, L->pad_l, L->pad_r, RSQ_IMPL_AUTO, L->w8, L->b32, M, S, lo, hi};
-    return rsq_dwconv1d_s8_create(&d, &L->dw8);
+    rsq_dwconv1d_s8_desc d = {L->cin, L->k, pad_l, pad_r, RSQ_IMPL_AUTO, L->w8, L->b32, M, S, lo, hi};
+    return rsq_dwconv1d_s8_create(&d, dw8);
   }
-  rsq_conv1d_s8_desc d = {{L->cin, L->cout, L->k, L->stride, L->pad_l, L->pad_r},
+  rsq_conv1d_s8_desc d = {{L->cin, L->cout, L->k, L->stride, pad_l, pad_r},
                           L->scheme == RSQM_WINO23 ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM,
                           RSQ_IMPL_AUTO, L->act_T, L->w8, L->b32, M, S, lo, hi};
-  return rsq_conv1d_s8_create(&d, &L->op8);
+  return rsq_conv1d_s8_create(&d, op8);
 }
 
 int rsqm_prepare(rsqm_model *m, char *err, size_t errlen) {
   if (m->prepared) return 0;
   for (int32_t i = 0; i < m->n_layers; i++) {
     rsqm_layer *L = &m->layers[i];
-    if (create_layer_op(L) != RSQ_OK) {
+    if (rsqm_create_layer_op(L, L->pad_l, L->pad_r, &L->op8, &L->dw8, &L->opf) != RSQ_OK) {
       rsqm_seterr(err, errlen, "layer %d (%s): %s", i, L->name, rsq_last_error());
       return 1;
     }

@@ -131,6 +131,14 @@ int rsqm_load_file(const char *path, rsqm_model **out, char *err, size_t errlen)
  * calls it). */
 int rsqm_prepare(rsqm_model *m, char *err, size_t errlen);
 void rsqm_ops_free(rsqm_model *m);
+/* ops.c: a layer's kernel op with the given time padding into *op8, *dw8 or *opf (none for a
+ * grouped FP32 conv, which rsqm_conv_f32_grouped runs). */
+rsq_status rsqm_create_layer_op(const rsqm_layer *L, int32_t pad_l, int32_t pad_r, rsq_conv1d_s8 **op8,
+                                rsq_dwconv1d_s8 **dw8, rsq_conv1d_f32 **opf);
+/* exec.c: a grouped FP32 conv (not covered by rsq_conv1d_f32), direct: x [t_in][cin] with pad_l
+ * zero rows before it (and zeros after), y [t_out][cout]. */
+void rsqm_conv_f32_grouped(const rsqm_layer *L, int32_t pad_l, const float *x, int32_t t_in, float *y,
+                           int32_t t_out);
 void rsqm_free(rsqm_model *m);
 void rsqm_pool_free(struct rsqm_pool *pool); /* exec.c; called by rsqm_free */
 void rsqm_xplan_free(struct rsqm_xplan *xp); /* exec.c; called by rsqm_free */

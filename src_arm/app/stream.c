@@ -77,28 +77,6 @@ static void *scratch(rsqm_stream *s, size_t bytes) {
   return s->scratch;
 }
 
-static rsq_status create_valid_op(const rsqm_layer *L, slayer *o) {
-  if (L->scheme == RSQM_FP32) {
-    if (L->groups > 1) return RSQ_OK; /* a direct loop (run_valid) */
-    if (L->op == RSQM_OP_LINEAR)
-      return rsq_linear_f32_create(L->cin, L->cout, L->wf, L->bf, RSQ_IMPL_AUTO, &o->opf);
-    rsq_conv1d_f32_desc d = {{L->cin, L->cout, L->k, L->stride, 0, 0}, RSQ_IMPL_AUTO, L->wf, L->bf, -INFINITY,
-                             INFINITY};
-    return rsq_conv1d_f32_create(&d, &o->opf);
-  }
-  const int requant = L->out == RSQM_OUT_REQUANT;
-  const int32_t *M = requant ? L->mult : NULL, *S = requant ? L->shift : NULL;
-  const int32_t lo = requant ? L->lo : -127, hi = requant ? L->hi : 127;
-  if (L->groups > 1) {
-    rsq_dwconv1d_s8_desc d = {L->cin, L->k, 0, 0, RSQ_IMPL_AUTO, L->w8, L->b32, M, S, lo, hi};
-    return rsq_dwconv1d_s8_create(&d, &o->dw8);
-  }
-  rsq_conv1d_s8_desc d = {{L->cin, L->cout, L->k, L->stride, 0, 0},
-                          L->scheme == RSQM_WINO23 ? RSQ_ALGO_WINO23 : RSQ_ALGO_GEMM,
-                          RSQ_IMPL_AUTO, L->act_T, L->w8, L->b32, M, S, lo, hi};
-  return rsq_conv1d_s8_create(&d, &o->op8);
-}
-
 void rsqm_stream_close(rsqm_stream *s) {
   if (!s) return;
   if (s->v)
@@ -139,7 +117,7 @@ int rsqm_stream_open(rsqm_model *m, rsqm_stream **out, char *err, size_t errlen)
     s->v[i].total = -1;
   }
   for (int32_t i = 0; i < m->n_layers; i++)
-    if (create_valid_op(&m->layers[i], &s->ops[i]) != RSQ_OK) {
+    if (rsqm_create_layer_op(&m->layers[i], 0, 0, &s->ops[i].op8, &s->ops[i].dw8, &s->ops[i].opf) != RSQ_OK) {
       rsqm_seterr(err, errlen, "layer %d (%s): %s", i, m->layers[i].name, rsq_last_error());
       rsqm_stream_close(s);
       return RSQM_ERROR;
@@ -180,20 +158,6 @@ done:
   return out;
 }
 
-/* FP32 grouped conv without padding: x [t_in][cin] (rows present), y [t_out][cout] */
-static void grouped_valid(const rsqm_layer *L, const float *x, int32_t t_out, float *y) {
-  const int32_t cig = L->cin / L->groups, cog = L->cout / L->groups;
-  for (int32_t t = 0; t < t_out; t++)
-    for (int32_t co = 0; co < L->cout; co++) {
-      const int32_t g = co / cog;
-      float acc = L->bf ? L->bf[co] : 0.0f;
-      for (int32_t ci = 0; ci < cig; ci++)
-        for (int32_t j = 0; j < L->k; j++)
-          acc += x[((size_t)t * L->stride + j) * L->cin + (size_t)g * cig + ci] * L->wf[((size_t)co * cig + ci) * L->k + j];
-      y[(size_t)t * L->cout + co] = acc;
-    }
-}
-
 /* Output frames [j0, j1) of the layer of node i from its input value a (rows r0 .. r1-1 with
  * zeros outside [0, a->n)). */
 static int run_valid(rsqm_stream *s, int32_t i, const sval *a, int32_t j0, int32_t j1, int32_t threads, char *err,
@@ -223,7 +187,7 @@ static int run_valid(rsqm_stream *s, int32_t i, const sval *a, int32_t j0, int32
   rsq_status st = RSQ_OK;
   if (L->scheme == RSQM_FP32) {
     float *y = o->f + (size_t)j0 * o->C;
-    if (L->groups > 1) grouped_valid(L, x, j1 - j0, y);
+    if (L->groups > 1) rsqm_conv_f32_grouped(L, 0, x, len, y, j1 - j0);
     else st = rsq_conv1d_f32_run(op->opf, x, len, y, threads);
   } else {
     rsq_s8_io io = {0};
