@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,6 +282,10 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
         assert lat["armv7_instructions"] > 0
         assert set(lat["host_profile_ms"]) == {"front", "conv_k3", "pointwise", "depthwise", "classifier", "glue"}
         assert sum(lat["armv7_profile"][k] for k in lat["host_profile_ms"]) <= lat["armv7_instructions"]
+        st = lat["stream"]     # rsq-decode --stream at the default chunk sizes: same cost order as whole
+        assert st["lookahead_frames"] > 0 and sorted(st["chunks"]) == ["10", "100", "40"]
+        for c in st["chunks"].values():
+            assert c["host_ms"] > 0 and c["armv7_instructions"] > 0.5 * lat["armv7_instructions"]
     table = (corpus / "RESULTS.md").read_text(encoding="utf-8")
     assert len([r for r in table.splitlines() if r.startswith("| ") and "greedy, rsq-decode armv7" in r]) >= 5
     lat_rows = [r for r in table.split("Latency of rsq-decode")[1].split("\n\n")[1].splitlines()[2:]
@@ -293,8 +298,18 @@ def test_recipe_stages_3_and_4_train_decode_and_fill_results(corpus):
     e2e = json.loads((corpus / "exp/train_tiny/export/e2e_latency.json").read_text())
     assert e2e["torch_fp32_ms"]["1"] > 0 and e2e["ort_fp32_ms"]["2"] > 0
     assert "| onnxruntime FP32 (same model, ONNX export) | - |" in table
+    stream_rows = table.split("Streaming (rsq-decode --stream")[1].split("\n\n")[1].splitlines()[2:]
+    assert [r.split(" | ")[:2] for r in stream_rows] == [r.split(" | ")[:2] for r in lat_rows]
     audio_rows = table.split("Audio in: rsq-decode's own fbank")[1].split("\n\n")[1].splitlines()[2:]
     assert len(audio_rows) == 5 * 2 and all("greedy, rsq-decode armv7" in r for r in audio_rows)
+    # the same models on the AArch64 build (SDOT kernels under qemu-aarch64): the same hypotheses
+    if shutil.which("qemu-aarch64") and (REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64").exists():
+        run([*args[:2], "8", args[3], "8", *args[5:], "--rsq_config", "conf/rsq_tiny.yaml",
+             "--decode_target", "aarch64", "--count_armv7_instructions", "false", "--stream_chunks", ""], cwd=corpus)
+        for out in variants.values():
+            for s in ("dev", "test"):
+                g = json.loads((corpus / out / f"decode_{s}_rsqdecode_aarch64/engine_agreement.json").read_text())
+                assert g["utts"] > 0 and g["differ"] == 0, (out, s, g["examples"])
 
 
 class _Payload:

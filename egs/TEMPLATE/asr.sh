@@ -36,9 +36,10 @@ beam=10               # beam size
 calib_utts=200        # utterances of the training set for KL calibration (PTQ)
 rsq_config=conf/tuning/rsq.yaml  # RSQ fine-tuning settings (optim/scheduler/train/rsq sections)
 rsq_betas="0 0.25"    # noise-loss weights to fine-tune with (0: the paper's RSQ-dagger)
-decode_target=armv7   # stage 8: rsq-decode build to decode with (host | armv7, qemu-arm when not on ARM)
+decode_target=armv7   # stage 8: rsq-decode build to decode with (host | armv7 | aarch64; qemu when not on ARM)
 engine_variants=all   # stages 7-8: all, or some of: fp32 ptq_int8_gemm ptq_wino rsq_beta<B>
 count_armv7_instructions=true  # stage 8: ARMv7 instructions per 600 frames under qemu-arm (seconds per model)
+stream_chunks="10 40 100"      # stage 8: rsq-decode --stream cost at these chunk sizes (frames; "" = none)
 compare_fakequant=true  # also decode quantized models as fake-quantized PyTorch and count differing hypotheses
 
 help_message=$(cat <<EOM
@@ -57,8 +58,9 @@ Stages (--stage N --stop_stage M runs N..M; finished stages are skipped unless -
                 each --rsq_betas, decoded through the integer reference
   7  export:    the FP32, PTQ and RSQ models as rsq-decode model files (src_arm/FORMAT.md),
                 each checked against the integer reference on data/\$valid_set
-  8  engine:    decode --test_sets with rsq-decode (--decode_target host|armv7; armv7 through
-                qemu-arm off ARM), score, compare with the integer reference, latency at 600 frames
+  8  engine:    decode --test_sets with rsq-decode (--decode_target host|armv7|aarch64; the ARM
+                builds through qemu off ARM), from feats.scp and from wav.scp, score, compare with
+                the integer reference, latency at 600 frames (whole and streaming)
 
 Options (template default in brackets; the recipe's conf/asr.conf may set others):
   --stage N            [$stage]
@@ -83,8 +85,9 @@ Options (template default in brackets; the recipe's conf/asr.conf may set others
   --calib_utts N       [$calib_utts]
   --rsq_config FILE    [$rsq_config]
   --rsq_betas "B ..."  [$rsq_betas]
-  --decode_target T    stage 8: host | armv7 [$decode_target]
+  --decode_target T    stage 8: host | armv7 | aarch64 [$decode_target]
   --count_armv7_instructions true|false  [$count_armv7_instructions]
+  --stream_chunks "N ..."  stage 8: streaming cost at these chunk sizes in frames [$stream_chunks]
   --engine_variants "V ..."  stages 7-8: all | fp32 ptq_int8_gemm ptq_wino rsq_beta<B> [$engine_variants]
   --compare_fakequant true|false  count quantized hypotheses that differ from fake-quant PyTorch [$compare_fakequant]
   --config FILE        read options from FILE first
@@ -420,12 +423,16 @@ if run_stage 7; then
 fi
 
 if run_stage 8; then
-  bin=rsq-decode; [ "$decode_target" = armv7 ] && bin=rsq-decode-armv7
+  case $decode_target in
+    host) bin=rsq-decode ;;
+    armv7|aarch64) bin=rsq-decode-$decode_target ;;
+    *) log "Error: --decode_target $decode_target (host, armv7 or aarch64)"; exit 1 ;;
+  esac
   command -v "$bin" > /dev/null || { log "Error: $bin not on PATH (make install builds it; . ./path.sh)"; exit 1; }
   log "Stage 8: decode $test_sets with $bin (CTC greedy), latency at 600 frames"
   while IFS='|' read -r name mexp file out quant method _; do
     [ -f "$file" ] || { log "Stage 8: no $file (run stage 7); skipped"; continue; }
-    settings="model=$(digest "$file") target=$decode_target sets=$test_sets count=$count_armv7_instructions"
+    settings="model=$(digest "$file") target=$decode_target sets=$test_sets count=$count_armv7_instructions stream=$stream_chunks"
     if stage_is_done "stage8_engine_${exp_name}_${name}_$decode_target" "$settings"; then
       log "Stage 8: $file already decoded and measured with $bin; skipping"
       continue
@@ -461,8 +468,10 @@ if run_stage 8; then
           --label "rsq-decode $decode_target from wav.scp vs from feats.scp" --out "$dir/wav_agreement.json"
       fi
     done
+    # shellcheck disable=SC2086  # the chunk sizes are separate words
     python -m rsqasr.bin.engine_latency --model "$file" --feats_scp "data/$valid_set/feats.scp" \
       --armv7_instructions "$count_armv7_instructions" --out "$(dirname "$file")/latency.json" \
+      --stream_chunks $stream_chunks \
       || { log "Error: latency measurement of $file failed"; exit 1; }
     mark_done "stage8_engine_${exp_name}_${name}_$decode_target" "$settings"
   done < <(model_variants)

@@ -16,8 +16,13 @@ at 1 thread (median over the runs), and ARMv7 instructions per kind from the cou
 buckets (the same two-ark difference, so the kinds sum to the per-utterance count up to the
 instructions outside the network: CTC greedy search and text, reported as "outside").
 
+--stream_chunks N ...: the same utterance decoded by rsq-decode --stream in chunks of N frames
+(bit-identical output; what streaming costs: the layers run on fewer frames per call), host ms
+at 1 thread and ARMv7 instructions, plus the model's lookahead (rsq-decode's summary line).
+
 Writes --out (JSON): {"frames": 600, "host_ms": {"1": x, "2": x}, "armv7_instructions": n or null,
-"host_profile_ms": {kind: ms}, "armv7_profile": {kind: n} or null}.
+"host_profile_ms": {kind: ms}, "armv7_profile": {kind: n} or null, "stream": null or
+{"lookahead_frames": n, "chunks": {"N": {"host_ms": x, "armv7_instructions": n or null}}}}.
 
 Usage:
     python -m rsqasr.bin.engine_latency --model exp/x/export/fp32.rsq --feats_scp data/test/feats.scp \
@@ -77,13 +82,18 @@ def write_copies(path: Path, mat: np.ndarray, n: int) -> None:
             w(f"utt{i:03d}", mat)
 
 
-def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: Path
+LOOKAHEAD_RE = re.compile(r"the model looks (\d+) frames")
+
+
+def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: Path, extra: tuple[str, ...] = ()
             ) -> tuple[float, dict[str, float]]:
-    """Median of ``runs`` timings and, per layer kind, the median of the runs' profiles; the
-    hypotheses go to ``hyp``, a scratch file (never a device: see rsqasr.utils.fileio)."""
+    """Median of ``runs`` timings and, per layer kind, the median of the runs' profiles (none
+    with ``extra`` options: streaming has no profile); the hypotheses go to ``hyp``, a scratch
+    file (never a device: see rsqasr.utils.fileio)."""
     times, profiles = [], []
     for _ in range(runs):
-        p = subprocess.run([binary, "--threads", str(threads), "--profile", str(model), str(ark), str(hyp)],
+        opts = list(extra) if extra else ["--profile"]
+        p = subprocess.run([binary, "--threads", str(threads), *opts, str(model), str(ark), str(hyp)],
                            capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"{binary} failed on {model}: {p.stderr.strip()[-500:]}")
@@ -91,8 +101,10 @@ def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: P
         if not m:
             raise RuntimeError(f"{binary}: no summary line in its output: {p.stderr.strip()[-300:]}")
         times.append(float(m.group(1)))
-        profiles.append(parse_profile(p.stderr))
-    return statistics.median(times), {k: statistics.median(pr[k] for pr in profiles) for k in profiles[0]}
+        if not extra:
+            profiles.append(parse_profile(p.stderr))
+    prof = {k: statistics.median(pr[k] for pr in profiles) for k in profiles[0]} if profiles else {}
+    return statistics.median(times), prof
 
 
 def read_buckets(path: Path) -> tuple[int, dict[str, int]]:
@@ -108,7 +120,7 @@ def read_buckets(path: Path) -> tuple[int, dict[str, int]]:
 
 
 def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Path, Path], tmp: Path,
-                       ld_prefix: str) -> tuple[int, dict[str, int]]:
+                       ld_prefix: str, extra: tuple[str, ...] = ("--profile",)) -> tuple[int, dict[str, int]]:
     """Guest instructions of one utterance, in all and per layer kind: the counts for ``arks[1]``
     (two copies) minus the ones for ``arks[0]`` (one copy), so that process start and model
     loading cancel out."""
@@ -116,7 +128,7 @@ def armv7_instructions(binary: Path, counter: Path, model: Path, arks: tuple[Pat
     for i, ark in enumerate(arks):
         out = tmp / f"insns{i}"
         q = subprocess.run(["qemu-arm", "-L", ld_prefix, "-plugin", f"{counter},out={out}", str(binary),
-                            "--threads", "1", "--profile", str(model), str(ark), str(tmp / f"hyp{i}.txt")],
+                            "--threads", "1", *extra, str(model), str(ark), str(tmp / f"hyp{i}.txt")],
                            capture_output=True, text=True)
         if q.returncode != 0:
             raise RuntimeError(f"qemu-arm {binary} failed: {q.stderr.strip()[-500:]}")
@@ -144,7 +156,7 @@ def main(args) -> None:
         raise FileNotFoundError(f"{args.binary} not on PATH (make install builds it; . ./path.sh)")
     mat = utterance_600(Path(args.feats_scp))
     res: dict = {"frames": FRAMES, "model": str(model), "host_ms": {}, "armv7_instructions": None,
-                 "host_profile_ms": None, "armv7_profile": None}
+                 "host_profile_ms": None, "armv7_profile": None, "stream": None}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         write_copies(tmp / "rep.ark", mat, args.repeats)
@@ -166,6 +178,23 @@ def main(args) -> None:
             res["armv7_instructions"], res["armv7_profile"] = armv7_instructions(
                 arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp, args.qemu_ld_prefix)
             logging.info("%s: ARMv7 %d instructions per 600 frames", model, res["armv7_instructions"])
+        if args.stream_chunks:
+            p = subprocess.run([binary, "--stream", str(model), str(tmp / "rep.ark"), str(tmp / "hyp.txt")],
+                               capture_output=True, text=True)
+            m = LOOKAHEAD_RE.search(p.stderr)
+            if p.returncode != 0 or not m:
+                raise RuntimeError(f"{binary} --stream failed on {model}: {p.stderr.strip()[-300:]}")
+            res["stream"] = {"lookahead_frames": int(m.group(1)), "chunks": {}}
+            for c in args.stream_chunks:
+                extra = ("--stream", "--chunk", str(c))
+                ms, _ = host_ms(binary, model, tmp / "rep.ark", 1, args.runs, tmp / "hyp.txt", extra)
+                ins = None
+                if args.armv7_instructions:
+                    ins, _ = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp,
+                                                args.qemu_ld_prefix, extra)
+                res["stream"]["chunks"][str(c)] = {"host_ms": ms, "armv7_instructions": ins}
+                logging.info("%s: streaming in chunks of %d frames: host %.2f ms, ARMv7 %s instructions per 600 "
+                             "frames", model, c, ms, ins)
     atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
 
 
@@ -178,6 +207,8 @@ def get_parser():
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=20, help="copies of the utterance per run")
     p.add_argument("--runs", type=int, default=3, help="runs per thread count (median kept)")
+    p.add_argument("--stream_chunks", type=int, nargs="*", default=[],
+                   help="also measure rsq-decode --stream with these chunk sizes (feature frames)")
     p.add_argument("--armv7_instructions", type=lambda v: v.lower() == "true", default=False,
                    help="also count the ARMv7 build's instructions under qemu-arm (seconds per model)")
     p.add_argument("--armv7_build", default=os.environ.get("RSQ_ARMV7_BUILD", ""),

@@ -181,6 +181,7 @@ def table(name: str, base: dict) -> str:
                 ms = [f"{e2e[key][t]:.2f}" if t in e2e[key] else "" for t in ("1", "2")]
                 lines.append(f"| {label} | - | {ms[0]} | {ms[1]} | | |")
         lines += kind_breakdown(lat, order)
+        lines += stream_table(lat, order)
     n = {s: next(len(r[s]["per_utt"]) for r in base["rows"].values() if s in r) for s in sets}
     lines += ["", "Sets: " + ", ".join(f"{s} {k} utterances" for s, k in n.items()) + ". CI: percentile "
               "bootstrap over sentences (utterances of the same text resampled together; 1,000 resamples); "
@@ -192,6 +193,35 @@ def table(name: str, base: dict) -> str:
 KIND_LABELS = (("front", "front (strided convs)"), ("conv_k3", "k>=3 convs (Winograd candidates)"),
                ("pointwise", "1x1 convs"), ("depthwise", "depthwise memory"), ("classifier", "classifier"),
                ("glue", "elementwise + conversions"))
+
+
+def stream_table(lat: dict, order) -> list[str]:
+    """Streaming (rsq-decode --stream; rsqasr.bin.engine_latency --stream_chunks): the lookahead, and
+    per chunk size the cost per second of audio against the whole-utterance decode."""
+    keys = [k for k in sorted(lat, key=lambda k: order((*k, ""))) if (lat[k].get("stream") or {}).get("chunks")]
+    if not keys:
+        return []
+    chunks = sorted({int(c) for k in keys for c in lat[k]["stream"]["chunks"]})
+    head = ["quantization", "method", "lookahead ms", "whole utterance"] + [f"chunks of {c * 10} ms" for c in chunks]
+    out = ["", "Streaming (rsq-decode --stream, same output bit for bit; the 600-frame utterance fed in chunks): "
+           "the model's lookahead, and per second of audio host ms at 1 thread / ARMv7 M instructions (x the "
+           "whole-utterance decode's):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in keys:
+        L = lat[key]
+        whole_ms, whole_ins = L["host_ms"].get("1"), L.get("armv7_instructions")
+        cells = [key[0], key[1], str(10 * L["stream"]["lookahead_frames"])]
+        cells.append(f"{whole_ms / 6:.3f}" + (f" / {whole_ins / 6e6:.2f}" if whole_ins else ""))
+        for c in chunks:
+            e = L["stream"]["chunks"].get(str(c))
+            if not e:
+                cells.append("")
+                continue
+            cell = f"{e['host_ms'] / 6:.3f}"
+            if e.get("armv7_instructions") and whole_ins:
+                cell += f" / {e['armv7_instructions'] / 6e6:.2f} ({e['armv7_instructions'] / whole_ins:.3f}x)"
+            cells.append(cell)
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def kind_breakdown(lat: dict, order) -> list[str]:
