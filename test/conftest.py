@@ -4,6 +4,7 @@ AISHELL-1-layout tree made of synthetic tones (fast; the TTS corpus has its own 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,22 @@ import pytest
 import soundfile
 
 REPO = Path(__file__).resolve().parent.parent
+
+# rsq-decode of each build (src_arm/build.sh host|armv7|aarch64), the ARM ones through qemu
+RSQ_DECODE = {"host": REPO / "src_arm/build-host/rsq-decode",
+              "armv7": REPO / "src_arm/build-armv7/bin/rsq-decode-armv7",
+              "aarch64": REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64"}
+QEMU = {"armv7": "qemu-arm", "aarch64": "qemu-aarch64"}
+
+
+def need_binary(binary: Path) -> Path:
+    """``binary``, or a skip when it is not built or its qemu is missing."""
+    if not binary.exists():
+        pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7|aarch64)")
+    for target, qemu in QEMU.items():
+        if binary == RSQ_DECODE[target] and shutil.which(qemu) is None:
+            pytest.skip(f"{qemu} not installed")
+    return binary
 
 # Utterances of the fake tree: split -> speaker -> [(utt number, words)]
 FAKE_CORPUS = {

@@ -25,27 +25,18 @@ from rsqasr.export import (ModelFormatError, apply_cmvn, fp32_intmodel, read_mod
 from rsqasr.models import build_model
 from rsqasr.quant import IntModel, calibrate, make_plan, quantize_model, save_quant
 
-from conftest import REPO
+from conftest import REPO, RSQ_DECODE, need_binary
 from test_quant import TINY_DFSMN, TINY_W2L, tiny
 
-HOST = REPO / "src_arm/build-host/rsq-decode"
-ARM = REPO / "src_arm/build-armv7/bin/rsq-decode-armv7"
-ARM64 = REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64"
-BINARIES = {"host": HOST, "armv7": ARM, "aarch64": ARM64}
+HOST, ARM = RSQ_DECODE["host"], RSQ_DECODE["armv7"]
+BINARIES = RSQ_DECODE
 ASAN = REPO / "src_arm/build-asan/rsq-decode"   # built by src_arm/test.sh (build.sh asan)
 DIM, VOCAB = 20, 12
 TOKENS = ["<blank>", "<unk>"] + list("的一是不了人我在有他")
 LENGTHS = [37, 60, 91, 124]            # odd and even, several Winograd tile / subsampling phases
 
 
-def _need(binary: Path) -> Path:
-    if not binary.exists():
-        pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7)")
-    if binary == ARM and shutil.which("qemu-arm") is None:
-        pytest.skip("qemu-arm not installed")
-    if binary == ARM64 and shutil.which("qemu-aarch64") is None:
-        pytest.skip("qemu-aarch64 not installed")
-    return binary
+_need = need_binary
 
 
 def _intmodel(conf: dict, variant: str) -> IntModel:

@@ -5,7 +5,6 @@ is refused with one line naming the file; a model without FBNK is refused for au
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -19,25 +18,16 @@ from rsqasr.export import ModelFormatError, encode_model, fp32_intmodel, read_mo
 from rsqasr.export.writer import fbank_record
 from rsqasr.features.fbank import compute_fbank, fbank_options, fbank_settings
 
-from conftest import REPO
+from conftest import RSQ_DECODE, need_binary
 from test_quant import TINY_DFSMN, tiny
 
-HOST = REPO / "src_arm/build-host/rsq-decode"
-ARM = REPO / "src_arm/build-armv7/bin/rsq-decode-armv7"
-ARM64 = REPO / "src_arm/build-aarch64/bin/rsq-decode-aarch64"
+HOST = RSQ_DECODE["host"]
 DIM = 80
 TOKENS = ["<blank>", "<unk>"] + list("的一是不了人我在有他")
 RATE = 16000
 
 
-def _need(binary: Path) -> Path:
-    if not binary.exists():
-        pytest.skip(f"{binary} not built (src_arm/build.sh host|armv7)")
-    if binary == ARM and shutil.which("qemu-arm") is None:
-        pytest.skip("qemu-arm not installed")
-    if binary == ARM64 and shutil.which("qemu-aarch64") is None:
-        pytest.skip("qemu-aarch64 not installed")
-    return binary
+_need = need_binary
 
 
 def _speechlike(seconds: float, seed: int, quiet: bool = False) -> np.ndarray:
@@ -118,7 +108,7 @@ def test_fbnk_section_round_trips_and_unsupported_options_are_refused(audio):
 
 @pytest.mark.parametrize("target", ["host", "armv7", "aarch64"])
 def test_wav_scp_features_match_kaldi_native_fbank_and_hypotheses_match_feats(audio, tmp_path, target):
-    binary = _need({"host": HOST, "armv7": ARM, "aarch64": ARM64}[target])
+    binary = _need(RSQ_DECODE[target])
     _run(binary, "--dump-feats", tmp_path / "f.ark", "--dump-logits", tmp_path / "lw.ark", audio / "model.rsq",
          audio / "wav.scp", tmp_path / "hyp_wav.txt")
     _run(binary, "--dump-logits", tmp_path / "lf.ark", audio / "model.rsq", audio / "feats.scp",

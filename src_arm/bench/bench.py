@@ -94,6 +94,10 @@ def main():
     ap.add_argument("--host-bin", default=os.path.join(ROOT, "build-host", "bench_rsq"))
     ap.add_argument("--arm-dir", default=os.path.join(ROOT, "build-armv7"))
     ap.add_argument("--arm-shapes", default="0,1,2,3,4,5,6", help="shape indices to count under qemu ('' = none)")
+    ap.add_argument("--aarch64-dir", default=os.path.join(ROOT, "build-aarch64"),
+                    help="AArch64 build: its GEMM and Winograd counted under qemu-aarch64, SDOT and NEON kernels")
+    ap.add_argument("--aarch64-only", action="store_true",
+                    help="re-count the AArch64 kernels only, keep the rest of bench.json, re-render")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--md-only", action="store_true", help="re-render BENCH.md/png from bench.json")
     ap.add_argument("--rerun-baselines", action="store_true", help="re-measure torch/ort into bench.json")
@@ -116,6 +120,14 @@ def main():
     if args.md_only:
         with open(os.path.join(ROOT, "bench.json")) as f:
             write_md(json.load(f), args.note)
+        return
+    if args.aarch64_only:
+        with open(os.path.join(ROOT, "bench.json")) as f:
+            recs = [r for r in json.load(f) if r["target"] != "aarch64"]
+        recs += count_aarch64(args)
+        with open(os.path.join(ROOT, "bench.json"), "w") as f:
+            json.dump(recs, f, indent=1)
+        write_md(recs, args.note)
         return
     load0 = os.getloadavg()[0]
     recs = []
@@ -145,12 +157,29 @@ def main():
                                    check=True, capture_output=True, text=True).stdout.strip())
             recs.append({"shape": list(SHAPES[si]), "length": T, "target": "armv7", "impl": impl,
                          "threads": 1, "ms_median": None, "ms_min": None, "instructions": n})
+    recs += count_aarch64(args)
     with open(os.path.join(ROOT, "bench.json"), "w") as f:
         json.dump(recs, f, indent=1)
     note = args.note or (f"1-min load average at start {load0:.2f}, at end {os.getloadavg()[0]:.2f} "
                          f"on {os.cpu_count()} CPUs (where it nears the CPU count, other jobs were running and "
                          "the medians are noisy: the min column is then the better estimate of the kernels' speed).")
     write_md(recs, note)
+
+
+def count_aarch64(args):
+    """GEMM and Winograd instructions per call under qemu-aarch64, SDOT (dot) and plain NEON kernels."""
+    if not os.path.isfile(os.path.join(args.aarch64_dir, "bench_rsq")):
+        print(f"bench: no {args.aarch64_dir}/bench_rsq: AArch64 counts skipped (src_arm/build.sh aarch64)")
+        return []
+    recs = []
+    for si in [int(s) for s in args.arm_shapes.split(",") if s != ""]:
+        for isa in ("dot", "neon"):
+            for algo, impl in (("gemm", "gemm_s8"), ("wino", "wino23_s8")):
+                n = int(subprocess.run([os.path.join(HERE, "qemu_count.sh"), args.aarch64_dir, str(si), algo, isa],
+                                       check=True, capture_output=True, text=True).stdout.strip())
+                recs.append({"shape": list(SHAPES[si]), "length": T, "target": "aarch64", "impl": impl,
+                             "threads": 1, "ms_median": None, "ms_min": None, "instructions": n, "isa": isa})
+    return recs
 
 
 def find(recs, shape, target, impl, threads=1, isa=None):
@@ -212,6 +241,23 @@ def write_md(recs, note=""):
                          f"{g['instructions'] / w['instructions']:.2f}x | {r24} | {PAPER[s]:.2f}x | "
                          f"{theory(s[0]):.2f}x |")
     lines.append("")
+    if any(r["target"] == "aarch64" for r in recs):
+        lines += ["## AArch64 (qemu-aarch64 executed guest instructions per call, 1 thread)", "",
+                  "SDOT = the ARMv8.2 dot-product kernels (`gemm_s8_dot.c`: one 4x8 `sdot` micro-kernel for "
+                  "the GEMM and for the Winograd's four products), what AUTO runs on a core with dotprod; "
+                  "NEON = the same NEON intrinsics kernels as ARMv7 (int16 chains), what AUTO runs without it.",
+                  "", "| shape | GEMM (SDOT) | Winograd (SDOT) | GEMM/Wino (SDOT) | GEMM (NEON) | Winograd (NEON) | "
+                  "GEMM/Wino (NEON) | SDOT GEMM vs NEON GEMM | theory 2k/(4[k/3]+2(k%3)) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for s in SHAPES:
+            gd, wd = find(recs, s, "aarch64", "gemm_s8", isa="dot"), find(recs, s, "aarch64", "wino23_s8", isa="dot")
+            gn, wn = find(recs, s, "aarch64", "gemm_s8", isa="neon"), find(recs, s, "aarch64", "wino23_s8", isa="neon")
+            if gd and wd and gn and wn:
+                lines.append(f"| {s} | {gd['instructions']:,} | {wd['instructions']:,} | "
+                             f"{gd['instructions'] / wd['instructions']:.2f}x | {gn['instructions']:,} | "
+                             f"{wn['instructions']:,} | {gn['instructions'] / wn['instructions']:.2f}x | "
+                             f"{gn['instructions'] / gd['instructions']:.2f}x fewer | {theory(s[0]):.2f}x |")
+        lines.append("")
     with open(os.path.join(ROOT, "BENCH.md"), "w") as f:
         f.write("\n".join(lines))
     try:

@@ -295,6 +295,20 @@ static const int8_t *in_row(const rsq_s8_io *io, int32_t t, int32_t cin, int8_t 
 }
 #endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
 
+/* The NEON and SDOT kernels' input: rows [pad_left, pad_left + t_in) of a zeroed xpad [rows][cin_p]
+ * hold x (a float input quantized straight into it). */
+static void fill_xpad_s8(const rsq_s8_io *io, const rsq_conv1d_params *p, int32_t t_in, int32_t rows,
+                         int32_t cin_p, int8_t *xpad, size_t xbytes) {
+  memset(xpad, 0, xbytes);
+  for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
+    int8_t *dst = xpad + (size_t)(t + p->pad_left) * cin_p;
+    if (io->xf)
+      rsq_quantize_row(io->xf + (size_t)t * p->cin, (size_t)p->cin, io->x_inv_scale, io->x_absmax, dst);
+    else
+      memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
+  }
+}
+
 static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
                            const char *who) {
   rsq_status st = rsq_s8_run_check(op != NULL, io, op ? op->in_absmax : 0, op && op->requant,
@@ -333,14 +347,7 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
       return RSQ_ERR_NOMEM;
     }
     int8_t *xpad = op->ws;
-    memset(xpad, 0, xbytes);
-    for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
-      int8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
-      if (io->xf) /* quantized straight into the padded input */
-        rsq_quantize_row(io->xf + (size_t)t * p->cin, (size_t)p->cin, io->x_inv_scale, io->x_absmax, dst);
-      else
-        memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
-    }
+    fill_xpad_s8(io, p, t_in, rows, g.cin_p, xpad, xbytes);
     if (op->algo == RSQ_ALGO_GEMM && op->chain >= 6)
       rsq_gemm_s8_neon_2x3(&g, xpad, op->packed, &rq, y, threads);
     else if (op->algo == RSQ_ALGO_GEMM)
@@ -361,14 +368,7 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
       return RSQ_ERR_NOMEM;
     }
     int8_t *xpad = op->ws;
-    memset(xpad, 0, xbytes);
-    for (int32_t t = 0; t < t_in && t + p->pad_left < drows; t++) {
-      int8_t *dst = xpad + (size_t)(t + p->pad_left) * g.cin_p;
-      if (io->xf)
-        rsq_quantize_row(io->xf + (size_t)t * p->cin, (size_t)p->cin, io->x_inv_scale, io->x_absmax, dst);
-      else
-        memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
-    }
+    fill_xpad_s8(io, p, t_in, drows, g.cin_p, xpad, xbytes);
     if (op->algo == RSQ_ALGO_GEMM)
       rsq_gemm_s8_dot(&g, xpad, op->packed, &rq, y, threads);
     else

@@ -149,15 +149,8 @@ static void dot_input_transform(const rsq_geom *g, const int8_t *xpad, int8_t *v
   int8_t *v = vbuf + (size_t)tile * 4 * KW;
   for (int32_t c = 0; c < nch; c++) {
     const int8_t *d = xpad + (size_t)(2 * tile + 3 * c) * cin_p;
-    int8_t *v0 = v + (size_t)c * cin_p, *v1 = v0 + KW, *v2 = v1 + KW, *v3 = v2 + KW;
-    for (int32_t ci = 0; ci < cin_p; ci += 16) {
-      const int8x16_t d0 = vld1q_s8(d + ci), d1 = vld1q_s8(d + cin_p + ci);
-      const int8x16_t d2 = vld1q_s8(d + 2 * cin_p + ci), d3 = vld1q_s8(d + 3 * cin_p + ci);
-      vst1q_s8(v0 + ci, vsubq_s8(d0, d2));
-      vst1q_s8(v1 + ci, vaddq_s8(d1, d2));
-      vst1q_s8(v2 + ci, vsubq_s8(d2, d1));
-      vst1q_s8(v3 + ci, vsubq_s8(d1, d3));
-    }
+    int8_t *v0 = v + (size_t)c * cin_p;
+    rsq_wino23_bt(d, cin_p, v0, v0 + KW, v0 + 2 * KW, v0 + 3 * KW);
   }
 }
 
