@@ -535,3 +535,13 @@ def test_bench_counts_kernel_calls_with_the_plugin():
     gemm, gemm_again, wino = count("gemm"), count("gemm"), count("wino")
     assert gemm > 1_000_000 and abs(gemm_again - gemm) <= 0.001 * gemm
     assert wino > 1_000_000 and wino != gemm
+    # the AArch64 build (qemu-aarch64) with a chosen kernel set: SDOT runs fewer instructions than NEON
+    a64 = REPO / "src_arm/build-aarch64"
+    if (a64 / "bench_rsq").is_file() and shutil.which("qemu-aarch64"):
+        def count64(algo, impl):
+            p = subprocess.run([str(script), str(a64), "0", algo, impl], capture_output=True, text=True, env=env,
+                               timeout=120)
+            assert p.returncode == 0, p.stderr
+            return int(p.stdout.split()[-1])
+        dot_gemm, dot_wino, neon_gemm = count64("gemm", "dot"), count64("wino", "dot"), count64("gemm", "neon")
+        assert 1_000_000 < dot_gemm < neon_gemm and dot_wino not in (dot_gemm, neon_gemm)
