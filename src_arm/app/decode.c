@@ -7,18 +7,24 @@
 
 #include "rsqm.h"
 
-int rsqm_ctc_greedy(const float *logits, int32_t t_out, int32_t vocab, int32_t **ids, int32_t *n) {
-  *n = 0;
-  if (!(*ids = malloc(t_out > 0 ? (size_t)t_out * sizeof(int32_t) : 1))) return RSQM_ERROR;
-  int32_t prev = -1;
+int32_t rsqm_ctc_greedy_append(const float *logits, int32_t t_out, int32_t vocab, int32_t *prev, int32_t *ids) {
+  int32_t n = 0;
   for (int32_t t = 0; t < t_out; t++) {
     const float *row = logits + (size_t)t * vocab;
     int32_t best = 0;
     for (int32_t c = 1; c < vocab; c++)
       if (row[c] > row[best]) best = c;
-    if (best != prev && best != 0) (*ids)[(*n)++] = best;
-    prev = best;
+    if (best != *prev && best != 0) ids[n++] = best;
+    *prev = best;
   }
+  return n;
+}
+
+int rsqm_ctc_greedy(const float *logits, int32_t t_out, int32_t vocab, int32_t **ids, int32_t *n) {
+  int32_t prev = -1;
+  *n = 0;
+  if (!(*ids = malloc(t_out > 0 ? (size_t)t_out * sizeof(int32_t) : 1))) return RSQM_ERROR;
+  *n = rsqm_ctc_greedy_append(logits, t_out, vocab, &prev, *ids);
   return 0;
 }
 

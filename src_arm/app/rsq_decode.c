@@ -415,22 +415,13 @@ static void show_partial(streamer *st, const rsqm_model *m, const options *o, co
   float *row = malloc((size_t)(t1 > st->seen ? t1 - st->seen : 1) * V * sizeof(float));
   if (!row) die("out of memory");
   rsqm_stream_logits(st->s, st->seen, t1, row);
-  int changed = 0;
-  for (int32_t t = 0; t < t1 - st->seen; t++) {
-    const float *r = row + (size_t)t * V;
-    int32_t best = 0;
-    for (int32_t c = 1; c < V; c++)
-      if (r[c] > r[best]) best = c;
-    if (best != st->prev && best != 0) {
-      if (st->n_ids == st->cap_ids) {
-        st->cap_ids = st->cap_ids ? 2 * st->cap_ids : 64;
-        if (!(st->ids = realloc(st->ids, (size_t)st->cap_ids * sizeof(int32_t)))) die("out of memory");
-      }
-      st->ids[st->n_ids++] = best;
-      changed = 1;
-    }
-    st->prev = best;
+  if (st->n_ids + (t1 - st->seen) > st->cap_ids) {
+    st->cap_ids = 2 * (st->n_ids + (t1 - st->seen)) + 64;
+    if (!(st->ids = realloc(st->ids, (size_t)st->cap_ids * sizeof(int32_t)))) die("out of memory");
   }
+  const int32_t added = rsqm_ctc_greedy_append(row, t1 - st->seen, V, &st->prev, st->ids + st->n_ids);
+  const int changed = added > 0;
+  st->n_ids += added;
   free(row);
   st->seen = t1;
   if (!(o->show_partial || (changed && st->tty))) return;
@@ -526,9 +517,11 @@ static void print_summary(const options *o, const totals *t, const rsqm_profile 
           "%.2f ms per utterance of 600 frames (threads %d)\n",
           prog, t->utts, t->n_short, t->n_bad, audio, t->t_net, audio > 0 ? t->t_net / audio : 0.0,
           t->frames > 0 ? 1e3 * t->t_net * 600.0 / (double)t->frames : 0.0, o->threads);
-  if (o->stream)
+  if (o->stream) {
+    const int32_t look = rsqm_stream_lookahead(m);
     fprintf(stderr, "%s: streaming in chunks of %d frames (%d ms); the model looks %d frames (%d ms) ahead\n", prog,
-            o->chunk, 10 * o->chunk, rsqm_stream_lookahead(m), 10 * rsqm_stream_lookahead(m));
+            o->chunk, 10 * o->chunk, look, 10 * look);
+  }
   if (o->profile) {
     fprintf(stderr, "%s: profile, ms per utterance of 600 frames:", prog);
     for (int k = 0; k < RSQM_N_KINDS; k++)

@@ -174,6 +174,9 @@ int32_t rsqm_stream_lookahead(const rsqm_model *m);
 /* CTC greedy search: argmax per frame (first maximum), merge repeats, drop blank (id 0); the
  * kept ids in a malloc'd *ids (*n of them). Returns 0 or RSQM_ERROR (out of memory). */
 int rsqm_ctc_greedy(const float *logits, int32_t t_out, int32_t vocab, int32_t **ids, int32_t *n);
+/* The same search over more frames of an utterance (streaming): *prev is the last frame's label
+ * (-1 before the first); the kept ids go to ids (room for t_out); returns how many. */
+int32_t rsqm_ctc_greedy_append(const float *logits, int32_t t_out, int32_t vocab, int32_t *prev, int32_t *ids);
 /* Token ids to text with m's token list: tokens joined; char: "<space>" -> " "; bpe: U+2581 ->
  * " ", leading spaces removed. *text malloc'd. Returns 0 or RSQM_ERROR (out of memory). */
 int rsqm_detokenize(const rsqm_model *m, const int32_t *ids, int32_t n, char **text);

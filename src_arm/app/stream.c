@@ -16,7 +16,6 @@
  *
  * Memory: every value keeps all its frames (growing buffers), simple and enough for utterances;
  * a long-running session would trim the frames no consumer can read again. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

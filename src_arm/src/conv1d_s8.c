@@ -295,10 +295,18 @@ static const int8_t *in_row(const rsq_s8_io *io, int32_t t, int32_t cin, int8_t 
 }
 #endif /* RSQ_WITH_AVX2 && RSQ_HAVE_X86 */
 
-/* The NEON and SDOT kernels' input: rows [pad_left, pad_left + t_in) of a zeroed xpad [rows][cin_p]
- * hold x (a float input quantized straight into it). */
-static void fill_xpad_s8(const rsq_s8_io *io, const rsq_conv1d_params *p, int32_t t_in, int32_t rows,
-                         int32_t cin_p, int8_t *xpad, size_t xbytes) {
+/* The NEON and SDOT kernels' workspace: xpad [rows][cin_p] (xbytes, rounded up to 64) then vbytes
+ * for the kernel; rows [pad_left, pad_left + t_in) of the zeroed xpad hold x (a float input
+ * quantized straight into it). NULL (error set) when out of memory. */
+static int8_t *s8_input(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t rows, int32_t cin_p,
+                        size_t vbytes, size_t *xbytes_out, const char *who) {
+  const rsq_conv1d_params *p = &op->p;
+  const size_t xbytes = RSQ_ROUND_UP((size_t)rows * cin_p, 64);
+  if (!grow_ws(op, xbytes + vbytes)) {
+    rsq_set_error("%s: out of memory", who);
+    return NULL;
+  }
+  int8_t *xpad = op->ws;
   memset(xpad, 0, xbytes);
   for (int32_t t = 0; t < t_in && t + p->pad_left < rows; t++) {
     int8_t *dst = xpad + (size_t)(t + p->pad_left) * cin_p;
@@ -307,6 +315,8 @@ static void fill_xpad_s8(const rsq_s8_io *io, const rsq_conv1d_params *p, int32_
     else
       memcpy(dst, io->x + (size_t)t * p->cin, (size_t)p->cin);
   }
+  *xbytes_out = xbytes;
+  return xpad;
 }
 
 static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in, int32_t threads,
@@ -340,14 +350,9 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
   if (op->impl == RSQ_IMPL_NEON) {
     g.cin_p = RSQ_ROUND_UP(p->cin, 8);
     g.cout_p = RSQ_ROUND_UP(p->cout, 8);
-    size_t xbytes = RSQ_ROUND_UP((size_t)rows * g.cin_p, 64);
-    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_neon_vsize(p->cin, p->k, t_out) : 0;
-    if (!grow_ws(op, xbytes + vbytes)) {
-      rsq_set_error("%s: out of memory", who);
-      return RSQ_ERR_NOMEM;
-    }
-    int8_t *xpad = op->ws;
-    fill_xpad_s8(io, p, t_in, rows, g.cin_p, xpad, xbytes);
+    size_t xbytes, vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_neon_vsize(p->cin, p->k, t_out) : 0;
+    int8_t *xpad = s8_input(op, io, t_in, rows, g.cin_p, vbytes, &xbytes, who);
+    if (!xpad) return RSQ_ERR_NOMEM;
     if (op->algo == RSQ_ALGO_GEMM && op->chain >= 6)
       rsq_gemm_s8_neon_2x3(&g, xpad, op->packed, &rq, y, threads);
     else if (op->algo == RSQ_ALGO_GEMM)
@@ -361,14 +366,9 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
     g.cin_p = RSQ_ROUND_UP(p->cin, 16);
     g.cout_p = RSQ_ROUND_UP(p->cout, 8);
     const int32_t drows = rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 8)); /* Winograd: blocks of 8 rows */
-    size_t xbytes = RSQ_ROUND_UP((size_t)drows * g.cin_p, 64);
-    size_t vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_dot_vsize(p->cin, p->k, t_out) : 0;
-    if (!grow_ws(op, xbytes + vbytes)) {
-      rsq_set_error("%s: out of memory", who);
-      return RSQ_ERR_NOMEM;
-    }
-    int8_t *xpad = op->ws;
-    fill_xpad_s8(io, p, t_in, drows, g.cin_p, xpad, xbytes);
+    size_t xbytes, vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_dot_vsize(p->cin, p->k, t_out) : 0;
+    int8_t *xpad = s8_input(op, io, t_in, drows, g.cin_p, vbytes, &xbytes, who);
+    if (!xpad) return RSQ_ERR_NOMEM;
     if (op->algo == RSQ_ALGO_GEMM)
       rsq_gemm_s8_dot(&g, xpad, op->packed, &rq, y, threads);
     else

@@ -139,6 +139,12 @@ static inline int32_t rsq_xpad_rows(const rsq_conv1d_params *p, int32_t t_out) {
   return (t_round - 1) * p->stride + p->k + 1;
 }
 
+/* Row xi of G'' g for the 3 taps g[0..2] (the packers' weight transform; rows 0 and 3 of G' halved,
+ * see wino23_s8_neon.c): g0, g0 + g1 + g2, g0 - g1 + g2, g2. */
+static inline int32_t rsq_wino23_u(const int8_t *g, int32_t xi) {
+  const int32_t g0 = g[0], g1 = g[1], g2 = g[2];
+  return xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2;
+}
 typedef struct rsq_geom {
   int32_t cin, cout, k, stride;
   int32_t cin_p;  /* padded channel stride of xpad / packed weights */

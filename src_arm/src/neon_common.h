@@ -388,26 +388,31 @@ RSQ_INLINE void rsq_neon_requant_store(const int32_t *tile, int32_t ldt, int32_t
   }
 }
 
-/* Winograd F(2,3) input transform of one chunk, all channels: V = B^T d with d the 4 rows d,
- * d + cin_p, d + 2 cin_p, d + 3 cin_p (|d| <= 63 -> |V| <= 126, no wrap); cin_p a multiple of 8.
- * Shared by wino23_s8_neon.c and gemm_s8_dot.c. */
-RSQ_INLINE void rsq_wino23_bt(const int8_t *d, int32_t cin_p, int8_t *v0, int8_t *v1, int8_t *v2, int8_t *v3) {
-  int32_t ci = 0;
-  for (; ci + 16 <= cin_p; ci += 16) {
-    int8x16_t d0 = vld1q_s8(d + ci), d1 = vld1q_s8(d + cin_p + ci);
-    int8x16_t d2 = vld1q_s8(d + 2 * cin_p + ci), d3 = vld1q_s8(d + 3 * cin_p + ci);
-    vst1q_s8(v0 + ci, vsubq_s8(d0, d2)); /* B^T row 0: d0 - d2 */
-    vst1q_s8(v1 + ci, vaddq_s8(d1, d2)); /* row 1: d1 + d2 */
-    vst1q_s8(v2 + ci, vsubq_s8(d2, d1)); /* row 2: d2 - d1 */
-    vst1q_s8(v3 + ci, vsubq_s8(d1, d3)); /* row 3: d1 - d3 */
-  }
-  for (; ci < cin_p; ci += 8) {
-    int8x8_t d0 = vld1_s8(d + ci), d1 = vld1_s8(d + cin_p + ci);
-    int8x8_t d2 = vld1_s8(d + 2 * cin_p + ci), d3 = vld1_s8(d + 3 * cin_p + ci);
-    vst1_s8(v0 + ci, vsub_s8(d0, d2));
-    vst1_s8(v1 + ci, vadd_s8(d1, d2));
-    vst1_s8(v2 + ci, vsub_s8(d2, d1));
-    vst1_s8(v3 + ci, vsub_s8(d1, d3));
+/* Winograd F(2,3) input transform of one tile, every chunk and channel: V = B^T d into
+ * vbuf[tile][xi][c * cin_p + ci], d the 4 xpad rows 2 tile + 3c .. + 3 (|d| <= 63 -> |V| <= 126, no
+ * wrap); cin_p a multiple of 8. Shared by wino23_s8_neon.c and gemm_s8_dot.c. */
+RSQ_INLINE void rsq_wino23_input_tile(const rsq_geom *g, const int8_t *xpad, int8_t *vbuf, int32_t tile) {
+  const int32_t cin_p = g->cin_p, nch = g->k / 3, KW = nch * cin_p;
+  for (int32_t c = 0; c < nch; c++) {
+    const int8_t *d = xpad + (size_t)(2 * tile + 3 * c) * cin_p;
+    int8_t *v0 = vbuf + (size_t)tile * 4 * KW + (size_t)c * cin_p, *v1 = v0 + KW, *v2 = v1 + KW, *v3 = v2 + KW;
+    int32_t ci = 0;
+    for (; ci + 16 <= cin_p; ci += 16) {
+      int8x16_t d0 = vld1q_s8(d + ci), d1 = vld1q_s8(d + cin_p + ci);
+      int8x16_t d2 = vld1q_s8(d + 2 * cin_p + ci), d3 = vld1q_s8(d + 3 * cin_p + ci);
+      vst1q_s8(v0 + ci, vsubq_s8(d0, d2)); /* B^T row 0: d0 - d2 */
+      vst1q_s8(v1 + ci, vaddq_s8(d1, d2)); /* row 1: d1 + d2 */
+      vst1q_s8(v2 + ci, vsubq_s8(d2, d1)); /* row 2: d2 - d1 */
+      vst1q_s8(v3 + ci, vsubq_s8(d1, d3)); /* row 3: d1 - d3 */
+    }
+    for (; ci < cin_p; ci += 8) {
+      int8x8_t d0 = vld1_s8(d + ci), d1 = vld1_s8(d + cin_p + ci);
+      int8x8_t d2 = vld1_s8(d + 2 * cin_p + ci), d3 = vld1_s8(d + 3 * cin_p + ci);
+      vst1_s8(v0 + ci, vsub_s8(d0, d2));
+      vst1_s8(v1 + ci, vadd_s8(d1, d2));
+      vst1_s8(v2 + ci, vsub_s8(d2, d1));
+      vst1_s8(v3 + ci, vsub_s8(d1, d3));
+    }
   }
 }
 

@@ -53,9 +53,7 @@ void rsq_wino23_s8_avx2_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
           const int32_t ch = kk / cin_p, ci = kk % cin_p, co = cg * 16 + c;
           int32_t u = 0;
           if (co < cout && ci < cin) {
-            const int8_t *gw = w + ((size_t)co * cin + ci) * k + 3 * ch;
-            const int32_t g0 = gw[0], g1 = gw[1], g2 = gw[2];
-            u = xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2; /* G'' g */
+            u = rsq_wino23_u(w + ((size_t)co * cin + ci) * k + 3 * ch, xi);
           }
           dst[(size_t)xi * 16 * KW + (size_t)(kk / 4) * 64 + c * 4 + kk % 4] = (int8_t)u;
           ucs[(size_t)xi * cp + cg * 16 + c] += u;

@@ -49,9 +49,7 @@ void rsq_wino23_s8_neon_pack(int32_t cin, int32_t cout, int32_t k, const int8_t 
         for (int32_t kk = 0; kk < KW; kk++) {
           int32_t ch = kk / cin_p, ci = kk % cin_p, co = 12 * cg + c, u = 0;
           if (co < cout && ci < cin) {
-            const int8_t *gw = w + ((size_t)co * cin + ci) * k + 3 * ch;
-            int32_t g0 = gw[0], g1 = gw[1], g2 = gw[2];
-            u = xi == 0 ? g0 : xi == 1 ? g0 + g1 + g2 : xi == 2 ? g0 - g1 + g2 : g2; /* G'' g */
+            u = rsq_wino23_u(w + ((size_t)co * cin + ci) * k + 3 * ch, xi);
           }
           const size_t off = (size_t)(c / 4) * 4 * KW + rsq_quad_index(KW, c % 4, kk);
           dst[(size_t)xi * 12 * KW + off] = (int8_t)u;
@@ -72,17 +70,6 @@ size_t rsq_wino23_s8_neon_vsize(int32_t cin, int32_t k, int32_t t_out) {
   return (size_t)ntiles_round(t_out) * 4 * (k / 3) * RSQ_ROUND_UP(cin, 8);
 }
 
-/* V = B^T d for tile `tile`, all chunks, all channels (|V| <= 126 fits int8, no wrap). */
-static void input_transform(const rsq_geom *g, const int8_t *xpad, int8_t *vbuf, int32_t tile) {
-  const int32_t cin_p = g->cin_p, nch = g->k / 3, KW = nch * cin_p;
-  int8_t *v = vbuf + (size_t)tile * 4 * KW;
-  for (int32_t c = 0; c < nch; c++) {
-    const int8_t *d = xpad + (size_t)(2 * tile + 3 * c) * cin_p;
-    int8_t *v0 = v + (size_t)c * cin_p;
-    rsq_wino23_bt(d, cin_p, v0, v0 + KW, v0 + 2 * KW, v0 + 3 * KW);
-  }
-}
-
 void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *packed,
                         int8_t *vbuf, const rsq_rq *rq, int8_t *y, int32_t threads) {
   assert(g->stride == 1 && g->k >= 3 && g->cin_p % 8 == 0 && g->chain >= 2 && threads >= 1);
@@ -95,7 +82,7 @@ void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp for schedule(static)
-    for (int32_t tile = 0; tile < ntr; tile++) input_transform(g, xpad, vbuf, tile);
+    for (int32_t tile = 0; tile < ntr; tile++) rsq_wino23_input_tile(g, xpad, vbuf, tile);
     /* implicit barrier: all of V is ready */
 #pragma omp for schedule(static)
     for (int32_t item = 0; item < ncg * nrb; item++) {
