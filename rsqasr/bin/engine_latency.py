@@ -86,10 +86,10 @@ LOOKAHEAD_RE = re.compile(r"the model looks (\d+) frames")
 
 
 def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: Path, extra: tuple[str, ...] = ()
-            ) -> tuple[float, dict[str, float]]:
-    """Median of ``runs`` timings and, per layer kind, the median of the runs' profiles (none
-    with ``extra`` options: streaming has no profile); the hypotheses go to ``hyp``, a scratch
-    file (never a device: see rsqasr.utils.fileio)."""
+            ) -> tuple[float, dict[str, float], str]:
+    """Median of ``runs`` timings, per layer kind the median of the runs' profiles (none with
+    ``extra`` options: streaming has no profile), and the last run's stderr; the hypotheses go to
+    ``hyp``, a scratch file (never a device: see rsqasr.utils.fileio)."""
     times, profiles = [], []
     for _ in range(runs):
         opts = list(extra) if extra else ["--profile"]
@@ -104,7 +104,7 @@ def host_ms(binary: str, model: Path, ark: Path, threads: int, runs: int, hyp: P
         if not extra:
             profiles.append(parse_profile(p.stderr))
     prof = {k: statistics.median(pr[k] for pr in profiles) for k in profiles[0]} if profiles else {}
-    return statistics.median(times), prof
+    return statistics.median(times), prof, p.stderr
 
 
 def read_buckets(path: Path) -> tuple[int, dict[str, int]]:
@@ -161,7 +161,7 @@ def main(args) -> None:
         tmp = Path(td)
         write_copies(tmp / "rep.ark", mat, args.repeats)
         for t in args.threads:
-            res["host_ms"][str(t)], prof = host_ms(binary, model, tmp / "rep.ark", t, args.runs, tmp / "hyp.txt")
+            res["host_ms"][str(t)], prof, _ = host_ms(binary, model, tmp / "rep.ark", t, args.runs, tmp / "hyp.txt")
             if t == 1:
                 res["host_profile_ms"] = prof
             logging.info("%s: host %.2f ms per 600 frames with %d thread(s)", model, res["host_ms"][str(t)], t)
@@ -179,15 +179,14 @@ def main(args) -> None:
                 arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp, args.qemu_ld_prefix)
             logging.info("%s: ARMv7 %d instructions per 600 frames", model, res["armv7_instructions"])
         if args.stream_chunks:
-            p = subprocess.run([binary, "--stream", str(model), str(tmp / "rep.ark"), str(tmp / "hyp.txt")],
-                               capture_output=True, text=True)
-            m = LOOKAHEAD_RE.search(p.stderr)
-            if p.returncode != 0 or not m:
-                raise RuntimeError(f"{binary} --stream failed on {model}: {p.stderr.strip()[-300:]}")
-            res["stream"] = {"lookahead_frames": int(m.group(1)), "chunks": {}}
+            res["stream"] = {"lookahead_frames": None, "chunks": {}}
             for c in args.stream_chunks:
                 extra = ("--stream", "--chunk", str(c))
-                ms, _ = host_ms(binary, model, tmp / "rep.ark", 1, args.runs, tmp / "hyp.txt", extra)
+                ms, _, err = host_ms(binary, model, tmp / "rep.ark", 1, args.runs, tmp / "hyp.txt", extra)
+                m = LOOKAHEAD_RE.search(err)
+                if not m:
+                    raise RuntimeError(f"{binary} --stream: no lookahead in its output: {err.strip()[-300:]}")
+                res["stream"]["lookahead_frames"] = int(m.group(1))
                 ins = None
                 if args.armv7_instructions:
                     ins, _ = armv7_instructions(arm, counter, model, (tmp / "one.ark", tmp / "two.ark"), tmp,
