@@ -6,6 +6,7 @@ cases of the loader and the feature reader; the checked, atomic export of an exp
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import stat
 import struct
@@ -136,6 +137,28 @@ def test_binary_matches_integer_reference(exported, feats_dir, cmvn, tmp_path, n
                 assert np.abs(got[utt] - want[utt]).max() <= 2e-5 * scale, utt
         assert text == want_text           # greedy hypotheses identical
         assert f"{len(LENGTHS)} utterances" in err and "RTF" in err and "600 frames" in err
+
+
+@pytest.mark.parametrize("cpu", ["cortex-a53", "cortex-a76", "max"])
+def test_aarch64_kernel_sets_on_emulated_cores(exported, feats_dir, cmvn, tmp_path, monkeypatch, cpu):
+    """The AArch64 binary picks its kernels at run time from the CPU's hwcaps: plain NEON on a
+    Cortex-A53, SDOT on a Cortex-A76 (dotprod, no i8mm), SMMLA on qemu's `max` (i8mm). qemu-user
+    emulates the core named by QEMU_CPU, so each kernel set decodes the all-integer models here,
+    bit-exact with the integer reference."""
+    binary = _need(BINARIES["aarch64"])
+    if platform.machine() in ("aarch64", "arm64"):
+        pytest.skip("native AArch64: the CPU is what it is")
+    monkeypatch.setenv("QEMU_CPU", cpu)
+    kernels = {"cortex-a53": "neon", "cortex-a76": "sdot", "max": "smmla"}[cpu]
+    for key in (("dfsmn", "wino_cls"), ("dfsmn", "gemm_cls_pc"), ("w2l", "wino_cls")):
+        path, im = exported[key]
+        want, want_text = _expected(im, feats_dir, cmvn)
+        text, got, err = _decode(binary, path, feats_dir / "feats.scp", tmp_path)
+        line = next(x for x in err.splitlines() if "int8 kernels:" in x)
+        assert f" {kernels} (" in line and line.count("conv") == 1, line   # every int8 conv on that set
+        assert text == want_text
+        for utt in want:
+            assert np.array_equal(got[utt], want[utt]), (cpu, key, utt)
 
 
 @pytest.mark.parametrize("target", ["host", "armv7", "aarch64"])
@@ -535,7 +558,8 @@ def test_bench_counts_kernel_calls_with_the_plugin():
     gemm, gemm_again, wino = count("gemm"), count("gemm"), count("wino")
     assert gemm > 1_000_000 and abs(gemm_again - gemm) <= 0.001 * gemm
     assert wino > 1_000_000 and wino != gemm
-    # the AArch64 build (qemu-aarch64) with a chosen kernel set: SDOT runs fewer instructions than NEON
+    # the AArch64 build (qemu-aarch64) with a chosen kernel set: SDOT runs fewer instructions than NEON,
+    # SMMLA fewer than SDOT
     a64 = REPO / "src_arm/build-aarch64"
     if (a64 / "bench_rsq").is_file() and shutil.which("qemu-aarch64"):
         def count64(algo, impl):
@@ -545,3 +569,5 @@ def test_bench_counts_kernel_calls_with_the_plugin():
             return int(p.stdout.split()[-1])
         dot_gemm, dot_wino, neon_gemm = count64("gemm", "dot"), count64("wino", "dot"), count64("gemm", "neon")
         assert 1_000_000 < dot_gemm < neon_gemm and dot_wino not in (dot_gemm, neon_gemm)
+        mm_gemm, mm_wino = count64("gemm", "i8mm"), count64("wino", "i8mm")   # SMMLA: fewer than SDOT
+        assert 1_000_000 < mm_gemm < dot_gemm and mm_wino < dot_wino and mm_wino != mm_gemm

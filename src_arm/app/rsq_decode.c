@@ -510,6 +510,37 @@ static void decode_utterance(rsqm_model *m, const options *o, outputs *w, stream
   free(logits);
 }
 
+static const char *impl_name(rsq_impl i) {
+  switch (i) {
+    case RSQ_IMPL_REF: return "ref";
+    case RSQ_IMPL_NEON: return "neon";
+    case RSQ_IMPL_AVX2: return "avx2";
+    case RSQ_IMPL_VNNI: return "vnni";
+    case RSQ_IMPL_DOT: return "sdot";
+    case RSQ_IMPL_I8MM: return "smmla";
+    default: return "?";
+  }
+}
+
+/* Which kernels AUTO chose for the int8 layers on this CPU ("int8 kernels: smmla (7 convs), neon
+ * (2 depthwise)"): one line, nothing for an FP32-only model or ops not created. */
+static void print_kernels(const rsqm_model *m) {
+  int n_conv[8] = {0}, n_dw[8] = {0}, any = 0;
+  for (int32_t i = 0; i < m->n_layers; i++) {
+    const rsqm_layer *L = &m->layers[i];
+    if (L->op8) n_conv[rsq_conv1d_s8_impl(L->op8) & 7]++, any = 1;
+    if (L->dw8) n_dw[rsq_dwconv1d_s8_impl(L->dw8) & 7]++, any = 1;
+  }
+  if (!any) return;
+  fprintf(stderr, "%s: int8 kernels:", prog);
+  const char *sep = " ";
+  for (int k = 0; k < 8; k++)
+    if (n_conv[k]) fprintf(stderr, "%s%s (%d conv%s)", sep, impl_name((rsq_impl)k), n_conv[k], n_conv[k] > 1 ? "s" : ""), sep = ", ";
+  for (int k = 0; k < 8; k++)
+    if (n_dw[k]) fprintf(stderr, "%s%s (%d depthwise)", sep, impl_name((rsq_impl)k), n_dw[k]), sep = ", ";
+  fprintf(stderr, "\n");
+}
+
 static void print_summary(const options *o, const totals *t, const rsqm_profile *prof, const rsqm_model *m) {
   const double audio = (double)t->frames / 100.0;
   fprintf(stderr,
@@ -517,6 +548,7 @@ static void print_summary(const options *o, const totals *t, const rsqm_profile 
           "%.2f ms per utterance of 600 frames (threads %d)\n",
           prog, t->utts, t->n_short, t->n_bad, audio, t->t_net, audio > 0 ? t->t_net / audio : 0.0,
           t->frames > 0 ? 1e3 * t->t_net * 600.0 / (double)t->frames : 0.0, o->threads);
+  print_kernels(m);
   if (o->stream) {
     const int32_t look = rsqm_stream_lookahead(m);
     fprintf(stderr, "%s: streaming in chunks of %d frames (%d ms); the model looks %d frames (%d ms) ahead\n", prog,

@@ -85,13 +85,13 @@ static rsq_conv1d_s8 *make_s8(const problem *p, rsq_algo algo, rsq_impl impl) {
 
 static const char *impl_name(rsq_impl i) {
   return i == RSQ_IMPL_NEON ? "neon" : i == RSQ_IMPL_AVX2 ? "avx2" : i == RSQ_IMPL_VNNI ? "vnni"
-       : i == RSQ_IMPL_DOT ? "dot" : i == RSQ_IMPL_REF ? "ref" : "auto";
+       : i == RSQ_IMPL_DOT ? "dot" : i == RSQ_IMPL_I8MM ? "i8mm" : i == RSQ_IMPL_REF ? "ref" : "auto";
 }
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "count")) {
     if (argc != 5 && argc != 6) {
-      fprintf(stderr, "Usage: %s count <shape 0..6> gemm|gemm24|wino|none <calls> [auto|neon|avx2|vnni|dot]\n", argv[0]);
+      fprintf(stderr, "Usage: %s count <shape 0..6> gemm|gemm24|wino|none <calls> [auto|neon|avx2|vnni|dot|i8mm]\n", argv[0]);
       return 2;
     }
     int si = atoi(argv[2]), calls = atoi(argv[4]);
@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[5], "avx2")) ci = RSQ_IMPL_AVX2;
     if (argc == 6 && !strcmp(argv[5], "vnni")) ci = RSQ_IMPL_VNNI;
     if (argc == 6 && !strcmp(argv[5], "dot")) ci = RSQ_IMPL_DOT;
+    if (argc == 6 && !strcmp(argv[5], "i8mm")) ci = RSQ_IMPL_I8MM;
     rsq_conv1d_s8 *op;
     if (!strcmp(argv[3], "gemm24")) {
       /* the GEMM with the Winograd's 2x4 micro-kernel (2 products per int16 lane): declared

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Executed guest instructions per kernel call under qemu-arm (or qemu-aarch64 for an AArch64 build).
-# Usage: bench/qemu_count.sh <build-armv7|build-aarch64 dir> <shape 0..6> gemm|wino [auto|neon|dot]
+# Usage: bench/qemu_count.sh <build-armv7|build-aarch64 dir> <shape 0..6> gemm|wino [auto|neon|dot|i8mm]
 # Runs bench_rsq count with 1 and 3 calls and prints (n3 - n1) / 2 (setup, packing and process
 # start cancel out). Counts with the qemu plugin ../tools/qemu_insn_count.c when the host build has
 # it (build-host/lib/qemu_insn_count.so, or $QEMU_INSN_COUNT: seconds per shape); otherwise through
 # qemu's execution log read by qemu_icount (minutes per shape; QEMU_ICOUNT_TOP=1 profiles).
 set -euo pipefail
-if [ $# -ne 3 ] && [ $# -ne 4 ]; then echo "Usage: $0 <build dir> <shape> gemm|gemm24|wino [auto|neon|dot]" >&2; exit 2; fi
+if [ $# -ne 3 ] && [ $# -ne 4 ]; then echo "Usage: $0 <build dir> <shape> gemm|gemm24|wino [auto|neon|dot|i8mm]" >&2; exit 2; fi
 bdir=$1; shape=$2; algo=$3; impl=${4:-auto}
 qemu=(qemu-arm -L /usr/arm-linux-gnueabihf)
 case $(basename "$bdir") in *aarch64*) qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu) ;; esac

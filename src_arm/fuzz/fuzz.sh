@@ -30,7 +30,7 @@ if [ $stale = 1 ]; then
   objs=()
   for f in "$root"/src/*.c "$root"/app/*.c; do
     [ "$(basename "$f")" = rsq_decode.c ] && continue # the command line: main()
-    [ "$(basename "$f")" = gemm_s8_dot.c ] && continue # AArch64 SDOT kernels: not on x86-64
+    case $(basename "$f") in gemm_s8_dot.c|gemm_s8_mmla.c) continue ;; esac # AArch64 SDOT/SMMLA kernels: not on x86-64
     extra=()
     case $(basename "$f") in
       gemm_s8_neon.c|wino23_s8_neon.c|dwconv_s8_neon.c) extra=(-mavx2 -mfma -fno-sanitize=shift) ;;

@@ -139,6 +139,8 @@ static rsq_status choose_impl(const rsq_conv1d_s8_desc *d, int32_t wmax, rsq_imp
       impl = RSQ_IMPL_VNNI;
     else if (rsq_impl_available(RSQ_IMPL_AVX2) && avx2_ranges_ok(d->in_absmax, wmax, d->algo))
       impl = RSQ_IMPL_AVX2;
+    else if (rsq_impl_available(RSQ_IMPL_I8MM))
+      impl = RSQ_IMPL_I8MM;
     else if (rsq_impl_available(RSQ_IMPL_DOT))
       impl = RSQ_IMPL_DOT;
     else if (rsq_impl_available(RSQ_IMPL_NEON))
@@ -158,6 +160,9 @@ static rsq_status choose_impl(const rsq_conv1d_s8_desc *d, int32_t wmax, rsq_imp
     return RSQ_ERR_UNSUPPORTED;
   } else if (impl == RSQ_IMPL_DOT && !rsq_impl_available(RSQ_IMPL_DOT)) {
     rsq_set_error("%s: AArch64 dot-product (sdot) kernels not available in this build/CPU", who);
+    return RSQ_ERR_UNSUPPORTED;
+  } else if (impl == RSQ_IMPL_I8MM && !rsq_impl_available(RSQ_IMPL_I8MM)) {
+    rsq_set_error("%s: AArch64 int8 matrix-multiply (smmla) kernels not available in this build/CPU", who);
     return RSQ_ERR_UNSUPPORTED;
   }
   *out = impl;
@@ -194,6 +199,16 @@ static int pack_weights(rsq_conv1d_s8 *op, const int8_t *w) {
       rsq_gemm_s8_dot_pack(p->cin, p->cout, p->k, w, op->packed);
     else
       rsq_wino23_s8_dot_pack(p->cin, p->cout, p->k, w, op->packed);
+  }
+  if (op->impl == RSQ_IMPL_I8MM) {
+    size_t sz = op->algo == RSQ_ALGO_GEMM ? rsq_gemm_s8_mmla_packed_size(p->cin, p->cout, p->k)
+                                          : rsq_wino23_s8_mmla_packed_size(p->cin, p->cout, p->k);
+    op->packed = malloc(sz);
+    if (!op->packed) return 0;
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_mmla_pack(p->cin, p->cout, p->k, w, op->packed);
+    else
+      rsq_wino23_s8_mmla_pack(p->cin, p->cout, p->k, w, op->packed);
   }
 #endif /* RSQ_WITH_DOT */
 #if defined(RSQ_WITH_AVX2) && defined(RSQ_HAVE_X86)
@@ -373,6 +388,20 @@ static rsq_status conv_run(rsq_conv1d_s8 *op, const rsq_s8_io *io, int32_t t_in,
       rsq_gemm_s8_dot(&g, xpad, op->packed, &rq, y, threads);
     else
       rsq_wino23_s8_dot(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+    return RSQ_OK;
+  }
+  if (op->impl == RSQ_IMPL_I8MM) {
+    g.cin_p = RSQ_ROUND_UP(p->cin, 8);
+    g.cout_p = RSQ_ROUND_UP(p->cout, 8);
+    const int32_t mrows = rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 16)); /* Winograd: blocks of 16 rows */
+    size_t xbytes, vbytes = op->algo == RSQ_ALGO_WINO23 ? rsq_wino23_s8_mmla_vsize(p->cin, p->k, t_out)
+                                                        : rsq_gemm_s8_mmla_asize(p->cin, p->k, t_out);
+    int8_t *xpad = s8_input(op, io, t_in, mrows, g.cin_p, vbytes, &xbytes, who);
+    if (!xpad) return RSQ_ERR_NOMEM;
+    if (op->algo == RSQ_ALGO_GEMM)
+      rsq_gemm_s8_mmla(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
+    else
+      rsq_wino23_s8_mmla(&g, xpad, op->packed, xpad + xbytes, &rq, y, threads);
     return RSQ_OK;
   }
 #endif /* RSQ_WITH_DOT */

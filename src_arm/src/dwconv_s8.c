@@ -69,7 +69,8 @@ rsq_status rsq_dwconv1d_s8_create(const rsq_dwconv1d_s8_desc *d, rsq_dwconv1d_s8
     impl = rsq_impl_available(RSQ_IMPL_AVX2)   ? RSQ_IMPL_AVX2
            : rsq_impl_available(RSQ_IMPL_NEON) ? RSQ_IMPL_NEON
                                                : RSQ_IMPL_REF;
-  } else if (impl == RSQ_IMPL_VNNI || impl == RSQ_IMPL_DOT || (impl == RSQ_IMPL_AVX2 && !rsq_impl_available(RSQ_IMPL_AVX2)) ||
+  } else if (impl == RSQ_IMPL_VNNI || impl == RSQ_IMPL_DOT || impl == RSQ_IMPL_I8MM ||
+             (impl == RSQ_IMPL_AVX2 && !rsq_impl_available(RSQ_IMPL_AVX2)) ||
              (impl == RSQ_IMPL_NEON && !rsq_impl_available(RSQ_IMPL_NEON))) {
     rsq_set_error("%s: implementation %d not available for the depthwise op in this build/CPU",
                   who, (int)impl);

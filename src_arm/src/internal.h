@@ -176,6 +176,19 @@ void rsq_wino23_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *
 size_t rsq_wino23_s8_dot_vsize(int32_t cin, int32_t k, int32_t t_out);
 void rsq_wino23_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, int8_t *vbuf, const rsq_rq *rq,
                        int8_t *y, int32_t threads);
+/* AArch64 with SMMLA (gemm_s8_mmla.c; RSQ_IMPL_I8MM): cin_p = RSQ_ROUND_UP(cin, 8), column group
+ * 8, micro-tile 8 rows x 8 columns; Winograd in blocks of 8 tiles (16 output rows: xpad must hold
+ * rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 16)) rows). */
+size_t rsq_gemm_s8_mmla_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_gemm_s8_mmla_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+size_t rsq_gemm_s8_mmla_asize(int32_t cin, int32_t k, int32_t t_out); /* abuf: A in row pairs */
+void rsq_gemm_s8_mmla(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, int8_t *abuf, const rsq_rq *rq,
+                      int8_t *y, int32_t threads);
+size_t rsq_wino23_s8_mmla_packed_size(int32_t cin, int32_t cout, int32_t k);
+void rsq_wino23_s8_mmla_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);
+size_t rsq_wino23_s8_mmla_vsize(int32_t cin, int32_t k, int32_t t_out);
+void rsq_wino23_s8_mmla(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, int8_t *vbuf, const rsq_rq *rq,
+                        int8_t *y, int32_t threads);
 /* default GEMM when chain >= 6: 2x3 tile, column group 12, `chain`-deep int16 accumulation */
 size_t rsq_gemm_s8_neon_2x3_packed_size(int32_t cin, int32_t cout, int32_t k);
 void rsq_gemm_s8_neon_2x3_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed);

@@ -4,6 +4,9 @@
 
 #if defined(RSQ_WITH_DOT) && defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1UL << 13) /* Linux arch/arm64 uapi hwcap.h */
+#endif /* HWCAP2_I8MM */
 #endif /* RSQ_WITH_DOT && __aarch64__ && __linux__ */
 
 rsq_status rsq_out_length(const rsq_conv1d_params *p, int32_t t_in, int32_t *t_out,
@@ -56,7 +59,7 @@ rsq_status rsq_check_conv_shape(const rsq_conv1d_params *p, const char *who) {
 }
 
 rsq_status rsq_check_impl_value(rsq_impl impl, const char *who) {
-  if (impl < RSQ_IMPL_AUTO || impl > RSQ_IMPL_DOT) {
+  if (impl < RSQ_IMPL_AUTO || impl > RSQ_IMPL_I8MM) {
     rsq_set_error("%s: unknown impl %d", who, (int)impl);
     return RSQ_ERR_PARAM;
   }
@@ -127,6 +130,12 @@ int rsq_impl_available(rsq_impl impl) {
     case RSQ_IMPL_DOT:
 #if defined(RSQ_WITH_DOT) && defined(__aarch64__) && defined(__linux__)
       return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+      return 0;
+#endif /* RSQ_WITH_DOT && __aarch64__ && __linux__ */
+    case RSQ_IMPL_I8MM:
+#if defined(RSQ_WITH_DOT) && defined(__aarch64__) && defined(__linux__)
+      return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
 #else
       return 0;
 #endif /* RSQ_WITH_DOT && __aarch64__ && __linux__ */

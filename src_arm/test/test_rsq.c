@@ -333,8 +333,8 @@ static void test_epilogue(rsq_impl impl) {
 }
 
 static void test_threads(void) {
-  rsq_impl impls[5] = {RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_REF, RSQ_IMPL_DOT};
-  for (int ii = 0; ii < 5; ii++) {
+  rsq_impl impls[6] = {RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_REF, RSQ_IMPL_DOT, RSQ_IMPL_I8MM};
+  for (int ii = 0; ii < 6; ii++) {
     if (!have_impl(impls[ii])) continue;
     for (int th = 1; th <= 3; th++)
       for (int wino = 0; wino < 2; wino++) {
@@ -647,7 +647,7 @@ static void test_dwconv(void) {
 /* rsq_conv1d_s8_run_acc / rsq_dwconv1d_s8_run_acc on every implementation against the
  * reference accumulators plus bias. */
 static void test_acc(void) {
-  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_DOT};
+  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_DOT, RSQ_IMPL_I8MM};
   for (int n = 0; n < 120; n++) {
     const int wino = n % 2;
     conv_case c = random_case(wino, n);
@@ -661,7 +661,7 @@ static void test_acc(void) {
     fill_case(&c, x, w, bias, M, sh);
     rsq_conv1d_s8_acc_ref(&c.p, x, c.t_in, w, ref);
     for (size_t i = 0; i < ny; i++) ref[i] += bias[i % c.p.cout];
-    for (int ii = 0; ii < 5; ii++) {
+    for (int ii = 0; ii < 6; ii++) {
       if (!have_impl(impls[ii])) continue;
       /* every third case without multipliers: an accumulator-only op (rsq.h) */
       const int acc_only = n % 3 == 2;
@@ -799,7 +799,7 @@ static void test_io(void) {
   CHECK(rsq_quantize_f32(special, 1, 1.0f, 128, q) == RSQ_ERR_PARAM, "quantize absmax 128");
   CHECK(rsq_quantize_f32(special, 1, 0.0f, 127, q) == RSQ_ERR_PARAM, "quantize inv 0");
 
-  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_DOT};
+  const rsq_impl impls[] = {RSQ_IMPL_REF, RSQ_IMPL_NEON, RSQ_IMPL_AVX2, RSQ_IMPL_VNNI, RSQ_IMPL_DOT, RSQ_IMPL_I8MM};
   for (int n = 0; n < 48; n++) {
     const int wino = n % 2, dw = n % 6 == 5;
     conv_case c = random_case(wino && !dw, n);
@@ -828,8 +828,8 @@ static void test_io(void) {
     for (int32_t i = 0; i < C; i++) deq[i] = (float)(rnd() % 1000 + 1) * 1.3e-6f;
     for (size_t i = 0; i < ny; i++) add[i] = io_rand_float();
     const int relu = rnd() % 2, with_add = rnd() % 2;
-    for (int ii = 0; ii < 5; ii++) {
-      if (!have_impl(impls[ii]) || (dw && (impls[ii] == RSQ_IMPL_VNNI || impls[ii] == RSQ_IMPL_DOT))) continue;
+    for (int ii = 0; ii < 6; ii++) {
+      if (!have_impl(impls[ii]) || (dw && (impls[ii] == RSQ_IMPL_VNNI || impls[ii] == RSQ_IMPL_DOT || impls[ii] == RSQ_IMPL_I8MM))) continue;
       rsq_conv1d_s8 *op = NULL;
       rsq_dwconv1d_s8 *dop = NULL;
       rsq_status st;
@@ -911,9 +911,14 @@ int main(int argc, char **argv) {
     if (!have_impl(RSQ_IMPL_DOT)) { printf("AArch64 dot product not available: skipped\n"); return 0; }
     test_conv_impl(RSQ_IMPL_DOT, 0, 260);
     test_conv_impl(RSQ_IMPL_DOT, 1, 260);
+  } else if (!strcmp(g, "i8mm")) {
+    if (!have_impl(RSQ_IMPL_I8MM)) { printf("AArch64 int8 matrix multiply not available: skipped\n"); return 0; }
+    test_conv_impl(RSQ_IMPL_I8MM, 0, 260);
+    test_conv_impl(RSQ_IMPL_I8MM, 1, 260);
   } else if (!strcmp(g, "epilogue")) {
     if (have_impl(RSQ_IMPL_NEON)) test_epilogue(RSQ_IMPL_NEON);
     if (have_impl(RSQ_IMPL_DOT)) test_epilogue(RSQ_IMPL_DOT);
+    if (have_impl(RSQ_IMPL_I8MM)) test_epilogue(RSQ_IMPL_I8MM);
     if (have_impl(RSQ_IMPL_AVX2)) test_epilogue(RSQ_IMPL_AVX2);
     if (have_impl(RSQ_IMPL_VNNI)) test_epilogue(RSQ_IMPL_VNNI);
     test_epilogue(RSQ_IMPL_REF);

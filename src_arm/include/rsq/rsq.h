@@ -116,9 +116,11 @@ typedef enum rsq_impl {
                         sign mode for the full int8 range) */
   RSQ_IMPL_VNNI = 4, /* native x86-64 AVX-512 VNNI kernels (vpdpbusd on ymm; needs
                         avx512vnni + avx512vl) */
-  RSQ_IMPL_DOT = 5   /* AArch64 NEON with the ARMv8.2 dot-product instructions (sdot): conv
+  RSQ_IMPL_DOT = 5,  /* AArch64 NEON with the ARMv8.2 dot-product instructions (sdot): conv
                         GEMM and Winograd only (depthwise: NEON); AUTO picks it when the CPU
-                        reports asimddp */
+                        reports asimddp (and not i8mm) */
+  RSQ_IMPL_I8MM = 6  /* AArch64 with the ARMv8.6 int8 matrix multiply (smmla): conv GEMM and
+                        Winograd only (depthwise: NEON); AUTO picks it when the CPU reports i8mm */
 } rsq_impl;
 
 /* ---- INT8 Conv1D op ---- */
