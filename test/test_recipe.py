@@ -70,7 +70,7 @@ def test_missing_aishell_root_is_a_clear_error(tmp_path):
 
 def test_mini_recipe_stages_0_to_2_tiny_corpus_then_skip(tmp_path):
     d = recipe_copy(tmp_path, "mini_aishell")
-    args = ["./run.sh", "--stage", "0", "--stop_stage", "2", "--local_data_opts", "--scale 0.003", "--nj", "2"]
+    args = ["./run.sh", "--stage", "0", "--stop_stage", "2", "--local_data_opts", "--scale 0.0015", "--nj", "2"]
     p = run(args, cwd=d)
     assert "Stage 0: corpus (local/data.sh" in p.stdout and "make_mini_aishell.sh: synthesizing" in p.stdout
     assert (d / "db/data_aishell/transcript/aishell_transcript_v0.8.txt").is_file()

@@ -24,7 +24,7 @@ from rsqasr.synth import corpus as C  # noqa: E402
 from rsqasr.synth import text as T  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SCALE = 0.001  # 5 train + 3 dev + 3 test utterances
+SCALE = 0.0005  # 5 train + 3 dev + 3 test utterances
 
 
 # ------------------------------------------------------------------------------------ text
@@ -99,7 +99,7 @@ def test_corpus_sizes_never_empty():
         for split in C.SPLITS:
             n_spk, n_utt = sizes[split]
             assert n_spk >= 1 and n_utt >= 3
-    assert C.corpus_sizes(1.0)["train"] == (20, 5000)
+    assert C.corpus_sizes(1.0)["train"] == (20, 10000)
     with pytest.raises(ValueError):
         C.corpus_sizes(0)
 
@@ -278,7 +278,7 @@ def test_rebuild_with_other_params_overwrites(corpora, tmp_path):
 def test_rebuild_with_other_scale_keeps_unchanged_speakers(corpora, tmp_path):
     import shutil
 
-    scale2 = 0.0014  # 7 train utterances instead of 5; dev and test stay at their minimum of 3
+    scale2 = 0.0007  # 7 train utterances instead of 5; dev and test stay at their minimum of 3
     assert C.corpus_sizes(scale2)["train"][1] != C.corpus_sizes(SCALE)["train"][1]
     assert all(C.corpus_sizes(scale2)[s] == C.corpus_sizes(SCALE)[s] for s in ("dev", "test"))
     d = tmp_path / "d"

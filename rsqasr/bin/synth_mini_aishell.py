@@ -25,8 +25,8 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output directory (gets data_aishell/ and resource_aishell/)")
     p.add_argument("--scale", type=float, default=1.0,
-                   help="corpus size; 1.0 = 5,000 train utterances (~2.9 h) from 20 speakers, "
-                        "300 dev and 300 test from 4 held-out speakers each")
+                   help="corpus size; 1.0 = 10,000 train utterances (~7.1 h) from 20 speakers, "
+                        "300 dev from 4 and 1,200 test from 8 held-out speakers")
     p.add_argument("--seed", type=int, default=1,
                    help="random seed (the output depends only on it, --scale and --voices)")
     p.add_argument("--nj", type=int, default=2, help="parallel synthesis processes (~340 MB each)")

