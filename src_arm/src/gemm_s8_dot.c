@@ -63,22 +63,49 @@ static inline void dot_4x8(const int8_t *a0, const int8_t *a1, const int8_t *a2,
   c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21, c[6] = c30, c[7] = c31;
 }
 
-/* B of one 8-column group, [K/4][8][4]: element (kk, c) of a K x 8 matrix given by value(). */
-static inline size_t dot_index(int32_t kk, int32_t c) { return ((size_t)(kk / 4) * 8 + c) * 4 + kk % 4; }
-
 /* ---------------------------------------------------------------- GEMM */
+/* Packed B of the SDOT and SMMLA kernels: per 8-column group, blocks of kb k-values ([K/kb][8][kb]:
+ * kb = 4 for SDOT, 8 for SMMLA), element (kk, c) at ((kk/kb)*8 + c)*kb + kk%kb. */
+static inline size_t kb_index(int32_t kk, int32_t c, int32_t kb) { return ((size_t)(kk / kb) * 8 + c) * kb + kk % kb; }
+
+void rsq_pack_gemm_kb(int32_t cin, int32_t cout, int32_t k, int32_t cin_p, int32_t kb, const int8_t *w, int8_t *packed) {
+  const int32_t K = k * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
+  for (int32_t cg = 0; cg < cout_p / 8; cg++)
+    for (int32_t c = 0; c < 8; c++)
+      for (int32_t kk = 0; kk < K; kk++) {
+        const int32_t j = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
+        packed[(size_t)cg * 8 * K + kb_index(kk, c, kb)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
+      }
+}
+
+/* The Winograd's: per column group the four U_xi = G'' g of the k/3 chunks, then the k%3 leftover taps. */
+void rsq_pack_wino23_kb(int32_t cin, int32_t cout, int32_t k, int32_t cin_p, int32_t kb, const int8_t *w, int8_t *packed) {
+  const int32_t nch = k / 3, rem = k % 3, KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
+  const size_t group_bytes = (size_t)8 * (4 * KW + KL);
+  for (int32_t cg = 0; cg < cout_p / 8; cg++) {
+    int8_t *dst = packed + (size_t)cg * group_bytes;
+    for (int32_t xi = 0; xi < 4; xi++)
+      for (int32_t c = 0; c < 8; c++)
+        for (int32_t kk = 0; kk < KW; kk++) {
+          const int32_t ch = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
+          const int32_t u = (co < cout && ci < cin) ? rsq_wino23_u(w + ((size_t)co * cin + ci) * k + 3 * ch, xi) : 0;
+          dst[(size_t)xi * 8 * KW + kb_index(kk, c, kb)] = (int8_t)u;
+        }
+    dst += (size_t)32 * KW;
+    for (int32_t c = 0; c < 8; c++)
+      for (int32_t kk = 0; kk < KL; kk++) {
+        const int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
+        dst[kb_index(kk, c, kb)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
+      }
+  }
+}
+
 size_t rsq_gemm_s8_dot_packed_size(int32_t cin, int32_t cout, int32_t k) {
   return (size_t)RSQ_ROUND_UP(cout, 8) * k * RSQ_ROUND_UP(cin, 16);
 }
 
 void rsq_gemm_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed) {
-  const int32_t cin_p = RSQ_ROUND_UP(cin, 16), K = k * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
-  for (int32_t cg = 0; cg < cout_p / 8; cg++)
-    for (int32_t c = 0; c < 8; c++)
-      for (int32_t kk = 0; kk < K; kk++) {
-        const int32_t j = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-        packed[(size_t)cg * 8 * K + dot_index(kk, c)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
-      }
+  rsq_pack_gemm_kb(cin, cout, k, RSQ_ROUND_UP(cin, 16), 4, w, packed);
 }
 
 void rsq_gemm_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, const rsq_rq *rq, int8_t *y,
@@ -111,28 +138,7 @@ size_t rsq_wino23_s8_dot_packed_size(int32_t cin, int32_t cout, int32_t k) {
 }
 
 void rsq_wino23_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed) {
-  const int32_t cin_p = RSQ_ROUND_UP(cin, 16), nch = k / 3, rem = k % 3;
-  const int32_t KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
-  const size_t group_bytes = (size_t)8 * (4 * KW + KL);
-  for (int32_t cg = 0; cg < cout_p / 8; cg++) {
-    int8_t *dst = packed + (size_t)cg * group_bytes;
-    for (int32_t xi = 0; xi < 4; xi++)
-      for (int32_t c = 0; c < 8; c++)
-        for (int32_t kk = 0; kk < KW; kk++) {
-          const int32_t ch = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-          int32_t u = 0;
-          if (co < cout && ci < cin) {
-            u = rsq_wino23_u(w + ((size_t)co * cin + ci) * k + 3 * ch, xi);
-          }
-          dst[(size_t)xi * 8 * KW + dot_index(kk, c)] = (int8_t)u;
-        }
-    dst += (size_t)32 * KW;
-    for (int32_t c = 0; c < 8; c++)
-      for (int32_t kk = 0; kk < KL; kk++) {
-        const int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-        dst[dot_index(kk, c)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
-      }
-  }
+  rsq_pack_wino23_kb(cin, cout, k, RSQ_ROUND_UP(cin, 16), 4, w, packed);
 }
 
 static int32_t dot_tiles(int32_t t_out) { return RSQ_ROUND_UP((t_out + 1) / 2, 4); }
@@ -166,11 +172,8 @@ void rsq_wino23_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *pack
       int32_t tile[8 * 8];
       for (int32_t r = 0; r < 4; r++) /* tile r -> output rows 2r, 2r+1 */
         for (int32_t h = 0; h < 2; h++) {
-          const int32x4_t m0 = m[0][2 * r + h], m1 = m[1][2 * r + h], m2 = m[2][2 * r + h], m3 = m[3][2 * r + h];
-          const int32x4_t s12 = vaddq_s32(m1, m2), d12 = vsubq_s32(m1, m2);
-          /* A''^T: y2_0 = 2 m0 + m1 + m2, y2_1 = m1 - m2 - 2 m3; conv = y2 >> 1 (exact) */
-          vst1q_s32(tile + 16 * r + 4 * h, vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0, 1), s12), 1));
-          vst1q_s32(tile + 16 * r + 8 + 4 * h, vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3, 1)), 1));
+          rsq_wino23_output_q(m[0][2 * r + h], m[1][2 * r + h], m[2][2 * r + h], m[3][2 * r + h],
+                              tile + 16 * r + 4 * h, tile + 16 * r + 8 + 4 * h);
         }
       if (rem) { /* leftover taps: spatial GEMM over the 8 output rows into the same tile */
         const int8_t *a = xpad + (size_t)(t0 + 3 * nch) * cin_p;

@@ -76,22 +76,13 @@ static inline void store_8x8(const int32x4_t c[16], int32_t *tile) {
   }
 }
 
-/* B of one 8-column group, [K/8][8][8]: element (kk, c) of a K x 8 matrix. */
-static inline size_t mmla_index(int32_t kk, int32_t c) { return ((size_t)(kk / 8) * 8 + c) * 8 + kk % 8; }
-
 /* ---------------------------------------------------------------- GEMM */
 size_t rsq_gemm_s8_mmla_packed_size(int32_t cin, int32_t cout, int32_t k) {
   return (size_t)RSQ_ROUND_UP(cout, 8) * k * RSQ_ROUND_UP(cin, 8);
 }
 
 void rsq_gemm_s8_mmla_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed) {
-  const int32_t cin_p = RSQ_ROUND_UP(cin, 8), K = k * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
-  for (int32_t cg = 0; cg < cout_p / 8; cg++)
-    for (int32_t c = 0; c < 8; c++)
-      for (int32_t kk = 0; kk < K; kk++) {
-        const int32_t j = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-        packed[(size_t)cg * 8 * K + mmla_index(kk, c)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
-      }
+  rsq_pack_gemm_kb(cin, cout, k, RSQ_ROUND_UP(cin, 8), 8, w, packed); /* [K/8][8][8] */
 }
 
 size_t rsq_gemm_s8_mmla_asize(int32_t cin, int32_t k, int32_t t_out) {
@@ -145,25 +136,7 @@ size_t rsq_wino23_s8_mmla_packed_size(int32_t cin, int32_t cout, int32_t k) {
 }
 
 void rsq_wino23_s8_mmla_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *w, int8_t *packed) {
-  const int32_t cin_p = RSQ_ROUND_UP(cin, 8), nch = k / 3, rem = k % 3;
-  const int32_t KW = nch * cin_p, KL = rem * cin_p, cout_p = RSQ_ROUND_UP(cout, 8);
-  const size_t group_bytes = (size_t)8 * (4 * KW + KL);
-  for (int32_t cg = 0; cg < cout_p / 8; cg++) {
-    int8_t *dst = packed + (size_t)cg * group_bytes;
-    for (int32_t xi = 0; xi < 4; xi++)
-      for (int32_t c = 0; c < 8; c++)
-        for (int32_t kk = 0; kk < KW; kk++) {
-          const int32_t ch = kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-          const int32_t u = (co < cout && ci < cin) ? rsq_wino23_u(w + ((size_t)co * cin + ci) * k + 3 * ch, xi) : 0;
-          dst[(size_t)xi * 8 * KW + mmla_index(kk, c)] = (int8_t)u;
-        }
-    dst += (size_t)32 * KW;
-    for (int32_t c = 0; c < 8; c++)
-      for (int32_t kk = 0; kk < KL; kk++) {
-        const int32_t j = 3 * nch + kk / cin_p, ci = kk % cin_p, co = 8 * cg + c;
-        dst[mmla_index(kk, c)] = (co < cout && ci < cin) ? w[((size_t)co * cin + ci) * k + j] : 0;
-      }
-  }
+  rsq_pack_wino23_kb(cin, cout, k, RSQ_ROUND_UP(cin, 8), 8, w, packed);
 }
 
 /* V = B^T d of one tile into the interleaved layout: tile pair p (tiles 2p, 2p+1) at
@@ -220,12 +193,9 @@ void rsq_wino23_s8_mmla(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
       int32_t tile[16 * 8];
       for (int32_t r = 0; r < 8; r++) /* tile r -> output rows 2r, 2r+1 */
         for (int32_t h = 0; h < 2; h++) {
-          const int32x4_t m0 = vld1q_s32(m[0] + 8 * r + 4 * h), m1 = vld1q_s32(m[1] + 8 * r + 4 * h);
-          const int32x4_t m2 = vld1q_s32(m[2] + 8 * r + 4 * h), m3 = vld1q_s32(m[3] + 8 * r + 4 * h);
-          const int32x4_t s12 = vaddq_s32(m1, m2), d12 = vsubq_s32(m1, m2);
-          /* A''^T: y2_0 = 2 m0 + m1 + m2, y2_1 = m1 - m2 - 2 m3; conv = y2 >> 1 (exact) */
-          vst1q_s32(tile + 16 * r + 4 * h, vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0, 1), s12), 1));
-          vst1q_s32(tile + 16 * r + 8 + 4 * h, vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3, 1)), 1));
+          const int32_t o = 8 * r + 4 * h;
+          rsq_wino23_output_q(vld1q_s32(m[0] + o), vld1q_s32(m[1] + o), vld1q_s32(m[2] + o), vld1q_s32(m[3] + o),
+                              tile + 16 * r + 4 * h, tile + 16 * r + 8 + 4 * h);
         }
       if (rem) { /* leftover taps: spatial GEMM over the 16 output rows into the same block */
         const int8_t *ul = u + (size_t)32 * KW;

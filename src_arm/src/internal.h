@@ -176,6 +176,9 @@ void rsq_wino23_s8_dot_pack(int32_t cin, int32_t cout, int32_t k, const int8_t *
 size_t rsq_wino23_s8_dot_vsize(int32_t cin, int32_t k, int32_t t_out);
 void rsq_wino23_s8_dot(const rsq_geom *g, const int8_t *xpad, const int8_t *packed, int8_t *vbuf, const rsq_rq *rq,
                        int8_t *y, int32_t threads);
+/* the SDOT and SMMLA weight packers (gemm_s8_dot.c): 8-column groups of kb-deep k blocks */
+void rsq_pack_gemm_kb(int32_t cin, int32_t cout, int32_t k, int32_t cin_p, int32_t kb, const int8_t *w, int8_t *packed);
+void rsq_pack_wino23_kb(int32_t cin, int32_t cout, int32_t k, int32_t cin_p, int32_t kb, const int8_t *w, int8_t *packed);
 /* AArch64 with SMMLA (gemm_s8_mmla.c; RSQ_IMPL_I8MM): cin_p = RSQ_ROUND_UP(cin, 8), column group
  * 8, micro-tile 8 rows x 8 columns; Winograd in blocks of 8 tiles (16 output rows: xpad must hold
  * rsq_xpad_rows(p, RSQ_ROUND_UP(t_out, 16)) rows). */

@@ -416,4 +416,12 @@ RSQ_INLINE void rsq_wino23_input_tile(const rsq_geom *g, const int8_t *xpad, int
   }
 }
 
+/* The Winograd F(2,3) output transform A''^T of four int32 products (4 columns): y2_0 = 2 m0 + m1 +
+ * m2, y2_1 = m1 - m2 - 2 m3; the conv outputs are y2 >> 1 (exact). Rows to y0 and y1. */
+RSQ_INLINE void rsq_wino23_output_q(int32x4_t m0, int32x4_t m1, int32x4_t m2, int32x4_t m3, int32_t *y0, int32_t *y1) {
+  const int32x4_t s12 = vaddq_s32(m1, m2), d12 = vsubq_s32(m1, m2);
+  vst1q_s32(y0, vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0, 1), s12), 1));
+  vst1q_s32(y1, vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3, 1)), 1));
+}
+
 #endif /* RSQ_NEON_COMMON_H */
