@@ -5,19 +5,19 @@
  * CPU reports i8mm: Cortex-A510/A710/X2 and later), so the same binary runs everywhere.
  *
  * One micro-kernel serves both algorithms: 8 rows x 8 columns of int32 in 16 registers of 2x2
- * blocks, K a multiple of 8. A row pair is one register (row r's 8 k-values, then row r+1's: two
- * 8-byte loads, the rows need not be adjacent); B is packed per 8-column group as [K/8][8][8]
- * (column c's 8 k-values at ((kk/8)*8 + c)*8), so one 16-byte load holds a column pair. Per 8 k:
- * 8 half loads and 4 inserts for A, 4 loads for B, 16 SMMLA, 512 MACs (the SDOT kernel: 44
- * instructions per 512 MACs, this one 32).
+ * blocks, K a multiple of 8, the rows given as 4 row pairs interleaved in memory ([K/8][2][8]: one
+ * 16-byte load per pair and 8 k); B is packed per 8-column group as [K/8][8][8] (column c's 8
+ * k-values at ((kk/8)*8 + c)*8), so one 16-byte load holds a column pair. Per 8 k: 4 loads for A,
+ * 4 for B, 16 SMMLA: 24 instructions per 512 MACs (the SDOT kernel: 44). A variant on 8 separate
+ * rows (two 8-byte loads and an insert per pair: 32 per 512 MACs) serves the leftover taps.
  *
  * GEMM: row t of A is xpad + t*stride*cin_p, K = k*cin_p (as gemm_s8_dot.c), copied once into
- * row pairs (t_out*K bytes, about the Winograd's V) so that the products load a pair at once.
- * Winograd F(2,3): the transforms of gemm_s8_dot.c (V = B^T d, |V| <= 126), stored per tile pair
- * with the two tiles' rows interleaved (mmla_input_tile: one 16-byte load per row pair, 24
- * instructions per 512 MACs in the products), blocks of 8 tiles (16 output rows) x 8 columns: the four
- * products M_xi = V_xi U_xi with the micro-kernel (rows = tiles), the output transform A''^T, the
- * k % 3 leftover taps as a spatial GEMM into the same block, one requantize per output. */
+ * row pairs (t_out*K bytes, about the Winograd's V), which every column group then reads.
+ * Winograd F(2,3): the transforms of gemm_s8_dot.c (V = B^T d, |V| <= 126), written per tile pair
+ * with the two tiles' rows interleaved (mmla_input_tile), blocks of 8 tiles (16 output rows) x 8
+ * columns: the four products M_xi = V_xi U_xi with the micro-kernel (rows = tiles), the output
+ * transform A''^T, the k % 3 leftover taps as a spatial GEMM into the same block, one requantize
+ * per output. */
 #include <arm_neon.h>
 #include <string.h>
 
