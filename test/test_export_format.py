@@ -75,7 +75,7 @@ def test_fuzz_seeds_are_written_from_python_and_read_back(tmp_path):
     names = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(corpus).as_posix() for p in corpus.rglob("*") if p.is_file())
     models = [n for n in names if n.startswith("model/")]
-    assert len(models) == 8
+    assert len(models) == 9
     for n in models:
         m = read_model(tmp_path / n)
         assert m.tokens == ["<blank>", "<unk>", "a", "<space>", "b"] and m.input_dim == 6, n

@@ -1,6 +1,7 @@
 """Write the seed corpora of src_arm's fuzzers (src_arm/fuzz/corpus/{model,ark}/): very small
 exported models of both model kinds and every plan (fp32, int8 GEMM, Winograd, Winograd with an
-int8 classifier) and short binary arks. Deterministic. The engine only reads these files (it
+int8 classifier), one of them again with the optional FBNK section (audio input), and short
+binary arks. Deterministic. The engine only reads these files (it
 never needs Python); this step writes them from the exporter, so the seeds follow the format.
 
 Usage:
@@ -17,6 +18,7 @@ import torch
 
 from rsqasr.bin._cli import make_parser, run
 from rsqasr.export import fp32_intmodel, write_model
+from rsqasr.features.fbank import fbank_settings
 from rsqasr.models import build_model
 from rsqasr.quant import IntModel, calibrate, make_plan, quantize_model
 
@@ -44,6 +46,9 @@ def main(args) -> None:
                 scales = calibrate(net, plan, [(torch.randn(2, 30, DIM), torch.full((2,), 30))], method="max")
                 im = IntModel.from_fake_quant(quantize_model(net, plan, scales))
             write_model(out / "model" / f"{name}_{variant}.rsq", im, TOKENS, "char", mean, std, {"seed": name})
+            if (name, variant) == ("dfsmn", "wino"):  # the FBNK section's parser gets seeds too
+                write_model(out / "model" / f"{name}_{variant}_fbank.rsq", im, TOKENS, "char", mean, std,
+                            {"seed": name}, fbank=fbank_settings(num_mel_bins=DIM))
     rng = np.random.default_rng(0)
     with kaldiio.WriteHelper(f"ark:{out / 'ark' / 'two.ark'}") as w:
         w["u1"] = rng.standard_normal((3, 4)).astype(np.float32)
