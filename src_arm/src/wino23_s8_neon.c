@@ -101,12 +101,9 @@ void rsq_wino23_s8_neon(const rsq_geom *g, const int8_t *xpad, const int8_t *pac
       int32_t tile[4 * 16]; /* row stride 16: the 4-column epilogue reads 8 */
       for (int32_t i = 0; i < 2; i++) /* tile i -> output rows 2i, 2i+1 */
         for (int32_t c = 0; c < 12; c += 4) {
-          const int32x4_t m0 = vld1q_s32(m[0] + 12 * i + c), m1 = vld1q_s32(m[1] + 12 * i + c);
-          const int32x4_t m2 = vld1q_s32(m[2] + 12 * i + c), m3 = vld1q_s32(m[3] + 12 * i + c);
-          /* A''^T: y2_0 = 2 m0 + m1 + m2, y2_1 = m1 - m2 - 2 m3; conv = y2 >> 1 (exact) */
-          const int32x4_t s12 = vaddq_s32(m1, m2), d12 = vsubq_s32(m1, m2);
-          vst1q_s32(tile + 32 * i + c, vshrq_n_s32(vaddq_s32(vshlq_n_s32(m0, 1), s12), 1));
-          vst1q_s32(tile + 32 * i + 16 + c, vshrq_n_s32(vsubq_s32(d12, vshlq_n_s32(m3, 1)), 1));
+          const int32_t o = 12 * i + c;
+          rsq_wino23_output_q(vld1q_s32(m[0] + o), vld1q_s32(m[1] + o), vld1q_s32(m[2] + o), vld1q_s32(m[3] + o),
+                              tile + 32 * i + c, tile + 32 * i + 16 + c);
         }
       if (rem) { /* leftover taps as a spatial GEMM into the same int32 tile */
         const int8_t *a = xpad + (size_t)(t0 + 3 * nch) * cin_p;
